@@ -1,0 +1,58 @@
+"""article-qa: answers from a folder of news articles, citing the exact passages.
+
+Public API::
+
+    from qa import answer, build_index
+    build_index("articles/")
+    result = answer("Who said Ukraine will join NATO?")
+    print(result.text, [c.title for c in result.citations])
+"""
+
+import os as _os
+
+# Offline everywhere qa is imported: nothing may phone home or download at run time.
+for _name, _value in {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "ANONYMIZED_TELEMETRY": "False",
+    "TOKENIZERS_PARALLELISM": "false",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+}.items():
+    _os.environ.setdefault(_name, _value)
+
+from qa.api import answer, build_index, stream_answer  # noqa: E402
+from qa.config import Settings  # noqa: E402
+from qa.errors import (  # noqa: E402
+    CitationError,
+    ConfigError,
+    IngestError,
+    LLMError,
+    ModelError,
+    QAError,
+    StoreError,
+)
+from qa.models import Answer, Article, Chunk, Citation, IndexReport, ScoredChunk  # noqa: E402
+from qa.service import QAService  # noqa: E402
+
+__all__ = [
+    "Answer",
+    "Article",
+    "Chunk",
+    "Citation",
+    "CitationError",
+    "ConfigError",
+    "IndexReport",
+    "IngestError",
+    "LLMError",
+    "ModelError",
+    "QAError",
+    "QAService",
+    "ScoredChunk",
+    "Settings",
+    "answer",
+    "build_index",
+    "stream_answer",
+]

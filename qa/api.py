@@ -1,0 +1,48 @@
+"""The Python faces: ``answer``, ``stream_answer`` and ``build_index`` over ``QAService``.
+
+One service per index is kept for the life of the process, so the embedder loads once and
+the local LLM server started for the first question answers the next ones too.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from qa.config import Settings
+from qa.models import Answer, IndexReport
+from qa.service import HistoryLike, QAService
+
+_services: dict[tuple[str, str | None], QAService] = {}
+_lock = threading.Lock()
+
+
+def _settings(index_dir: Path | str | None) -> Settings:
+    return Settings.load(index_dir=Path(index_dir) if index_dir is not None else None)
+
+
+def service_for(settings: Settings) -> QAService:
+    """The process's ``QAService`` for this index, made on first use."""
+    key = (str(settings.index_dir.resolve()), settings.chroma_url)
+    with _lock:
+        if key not in _services:
+            _services[key] = QAService(settings)
+        return _services[key]
+
+
+def answer(question: str, *, index_dir: Path | str | None = None,
+           history: HistoryLike = None) -> Answer:
+    """Answer a question from the articles in the index, with checked citations."""
+    return service_for(_settings(index_dir)).ask(question, history=history)
+
+
+def stream_answer(question: str, *, index_dir: Path | str | None = None,
+                  history: HistoryLike = None) -> Iterator[str | Answer]:
+    """Yield the answer's text as it is generated; the last item is the full ``Answer``."""
+    return service_for(_settings(index_dir)).stream(question, history=history)
+
+
+def build_index(path: Path | str, index_dir: Path | str | None = None) -> IndexReport:
+    """Make the index mirror the articles in a folder or JSON file; embeds only changes."""
+    return service_for(_settings(index_dir)).ingest(path)

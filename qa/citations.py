@@ -1,0 +1,169 @@
+"""Citation checking, pure logic: small models cite badly, so every marker is re-derived.
+
+Each answer sentence is compared with each numbered passage by how many of its content words
+(stemmed, numbers kept exact) the passage contains. Markers that name no passage are dropped,
+a marker is moved when another passage clearly supports the sentence better, one is added where
+the model gave none, and a sentence that no passage supports is reported as unsupported.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+# a stop followed by a non-space ("1.5", "U.S.-led") does not end a sentence
+_SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=[^\s\"'”’)]))+(?:[.!?]+[\"'”’)]*|\n|$)")
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*|\d+(?:[.,]\d+)*")
+STOPWORDS = frozenset(
+    ["a", "an", "the", "and", "or", "but", "if", "of", "to", "in", "on", "at", "by", "for", "with", "from", "as", "is", "are", "was", "were", "be", "been", "being", "it", "its", "this", "that", "these", "those", "he", "she", "they", "them", "his", "her", "their", "we", "our", "you", "your", "i", "me", "my", "has", "have", "had", "do", "does", "did", "not", "no", "so", "than", "then", "there", "here", "which", "who", "whom", "whose", "what", "when", "where", "why", "how", "all", "any", "both", "each", "few", "more", "most", "other", "some", "such", "only", "own", "same", "too", "very", "can", "will", "just", "should", "would", "could", "may", "might", "must", "also", "into", "over", "after", "before", "about", "against", "between", "during", "through", "under", "again", "further", "once", "said", "says", "say", "according"]
+)
+
+SUPPORTED = 0.5  # share of a sentence's content words a passage must hold to support it
+KEEP = 0.35  # a cited passage holding this share stays cited
+MOVE_MARGIN = 0.25  # a better passage must beat the cited one by this much to take the marker
+
+
+@dataclass(frozen=True)
+class CheckedSentence:
+    """One answer sentence after checking: the passages (1-based) that support it."""
+
+    text: str
+    cited: tuple[int, ...]
+    supported: bool
+    score: float
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The re-marked answer text, the sentences, and which passages ended up cited."""
+
+    text: str
+    sentences: tuple[CheckedSentence, ...]
+    unsupported: tuple[str, ...] = field(default=())
+
+    @property
+    def cited(self) -> list[int]:
+        """Passage numbers in order of first citation."""
+        seen: list[int] = []
+        for s in self.sentences:
+            seen.extend(n for n in s.cited if n not in seen)
+        return seen
+
+
+@lru_cache(maxsize=1)
+def _stemmer():  # type: ignore[no-untyped-def]
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def content_words(text: str) -> set[str]:
+    """Stemmed content words and exact numbers: what support is measured in."""
+    words = [w.lower().strip("'’-") for w in _WORD.findall(text)]
+    words = [w for w in words if w and w not in STOPWORDS]
+    numbers = {w.replace(",", "") for w in words if w[0].isdigit()}
+    names = [w for w in words if not w[0].isdigit() and len(w) > 1]
+    return numbers | set(_stemmer().stemWords(names))
+
+
+def support(sentence_words: set[str], passage_words: set[str]) -> float:
+    """Share of the sentence's content words found in the passage; numbers count double."""
+    if not sentence_words:
+        return 0.0
+    weight = {w: 2.0 if w[0].isdigit() else 1.0 for w in sentence_words}
+    found = sum(weight[w] for w in sentence_words if w in passage_words)
+    return found / sum(weight.values())
+
+
+def split_marked(text: str) -> list[tuple[str, tuple[int, ...]]]:
+    """Split model output into (sentence without markers, numbers it cited), in order."""
+    out: list[tuple[str, tuple[int, ...]]] = []
+    plain_parts: list[str] = []
+    marks: list[tuple[int, tuple[int, ...]]] = []  # (position in plain text, numbers)
+    pos = 0
+    length = 0
+    for m in MARKER.finditer(text):
+        plain_parts.append(text[pos : m.start()])
+        length += m.start() - pos
+        nums = tuple(int(n) for n in re.split(r"\s*[,;]\s*", m.group(1)))
+        marks.append((length, nums))
+        pos = m.end()
+    plain_parts.append(text[pos:])
+    plain = "".join(plain_parts)
+    spans = [(m.start(), m.end()) for m in _SENTENCE.finditer(plain) if m.group().strip()]
+    cited: list[list[int]] = [[] for _ in spans]
+    for at, numbers in marks:
+        # a marker belongs to the last sentence that starts before it: "X happened. [1]" -> X
+        owner = max((i for i, (start, _end) in enumerate(spans) if start < at), default=0)
+        if spans:
+            cited[owner].extend(n for n in numbers if n not in cited[owner])
+    for (start, end), nums in zip(spans, cited, strict=True):
+        out.append((plain[start:end].strip(), tuple(nums)))
+    return out
+
+
+def check_citations(text: str, passages: Sequence[str]) -> CheckResult:
+    """Re-derive the markers of ``text`` against numbered ``passages`` (1-based)."""
+    passage_words = [content_words(p) for p in passages]
+    checked: list[CheckedSentence] = []
+    for sentence, cited in split_marked(text):
+        words = content_words(sentence)
+        if len(words) < 2:  # "Yes." and connectives need no source
+            checked.append(CheckedSentence(sentence, (), True, 1.0))
+            continue
+        scores = [support(words, pw) for pw in passage_words]
+        valid = [n for n in cited if 1 <= n <= len(passages)]
+        best = max(range(len(scores)), key=scores.__getitem__, default=-1)
+        best_score = scores[best] if best >= 0 else 0.0
+        keep = [n for n in valid if scores[n - 1] >= KEEP]
+        union = set().union(*(passage_words[n - 1] for n in keep)) if keep else set()
+        union_score = support(words, union) if keep else 0.0
+        if max(best_score, union_score) < SUPPORTED:
+            checked.append(CheckedSentence(sentence, (), False, max(best_score, union_score)))
+            continue
+        if not keep or best_score > max(scores[n - 1] for n in keep) + MOVE_MARGIN:
+            if best_score >= SUPPORTED:
+                keep = [best + 1] + [n for n in keep if scores[n - 1] >= SUPPORTED]
+        checked.append(CheckedSentence(sentence, tuple(dict.fromkeys(keep)), True,
+                                       max(best_score, union_score)))
+    return _renumber(checked)
+
+
+def _renumber(sentences: list[CheckedSentence]) -> CheckResult:
+    """Write the text back with markers before each sentence's closing punctuation."""
+    parts = []
+    for s in sentences:
+        if not s.cited:
+            parts.append(s.text)
+            continue
+        marks = "".join(f"[{n}]" for n in s.cited)
+        m = re.search(r"[.!?]+[\"'”’)]*$", s.text)
+        if m:
+            parts.append(f"{s.text[: m.start()].rstrip()} {marks}{s.text[m.start():]}")
+        else:
+            parts.append(f"{s.text} {marks}")
+    unsupported = tuple(s.text for s in sentences if not s.supported)
+    return CheckResult(text=" ".join(parts).strip(), sentences=tuple(sentences),
+                       unsupported=unsupported)
+
+
+def highlight_spans(quote: str, sentences: Sequence[str]) -> tuple[tuple[int, int], ...]:
+    """Spans of ``quote``'s sentences that best match each citing answer sentence."""
+    spans = [(m.start(), m.end()) for m in _SENTENCE.finditer(quote) if m.group().strip()]
+    words = [content_words(quote[a:b]) for a, b in spans]
+    found: set[tuple[int, int]] = set()
+    for sentence in sentences:
+        target = content_words(sentence)
+        if not target or not spans:
+            continue
+        scores = [len(target & w) for w in words]
+        best = max(range(len(spans)), key=scores.__getitem__)
+        if scores[best]:
+            a, b = spans[best]
+            while a < b and quote[a].isspace():
+                a += 1
+            found.add((a, b))
+    return tuple(sorted(found))

@@ -1,0 +1,140 @@
+"""The ``qa`` command: a thin click shell over ``QAService``.
+
+Every user error is a ``QAError``; it leaves as a one-line message and its exit code
+(2 for bad input), never as a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from qa.config import Settings
+from qa.errors import QAError
+from qa.models import Answer
+from qa.service import QAService
+
+INDEX_HELP = "Index folder (default: indexes/default, or QA_INDEX_DIR)."
+
+
+class QAClickError(click.ClickException):
+    def __init__(self, error: QAError) -> None:
+        super().__init__(str(error))
+        self.exit_code = error.exit_code
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return Settings.load(**overrides)
+    except QAError as exc:
+        raise QAClickError(exc) from None
+
+
+class _Group(click.Group):
+    """Turns any ``QAError`` raised by a command into a clean message and exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except QAError as exc:
+            raise QAClickError(exc) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="article-qa")
+def main() -> None:
+    """Ask questions of a folder of news articles; every answer cites its passages.
+
+    \b
+    qa index articles/           build or update the index from a folder or .json file
+    qa ask "Who met Zelenskyy?"  answer from the index, with numbered sources
+    qa serve                     open the chat window in a browser
+    qa eval retrieval ...        benchmark retrieval on MultiHop-RAG
+
+    Settings come from QA_* environment variables (see README); options override them.
+    """
+
+
+@main.command("index")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), help=INDEX_HELP)
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar (default: only on a terminal).")
+def index_cmd(path: Path, index_dir: Path | None, progress: bool | None) -> None:
+    """Index the articles in PATH (a folder, read recursively, or a .json/.jsonl file).
+
+    Only new or changed articles are embedded; articles gone from PATH leave the index.
+    Files that cannot be read are reported and keep what they had in the index.
+    """
+    settings = _settings(index_dir=index_dir, progress=progress)
+    report = QAService(settings).ingest(path)
+    for problem in report.problems:
+        click.echo(f"skipped {problem}", err=True)
+    click.echo(report.summary())
+
+
+@main.command("ask")
+@click.argument("question")
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), help=INDEX_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the Answer as one JSON object.")
+def ask_cmd(question: str, index_dir: Path | None, as_json: bool) -> None:
+    """Answer QUESTION from the indexed articles, with a numbered source list."""
+    settings = _settings(index_dir=index_dir)
+    service = QAService(settings)
+    live = sys.stderr.isatty() and not as_json
+    try:
+        result = service.ask(question, on_text=(lambda t: click.echo(t, nl=False, err=True))
+                             if live else None)
+    finally:
+        service.close()
+    if live:
+        click.echo("\n", err=True)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+        return
+    click.echo(format_answer(result))
+
+
+def format_answer(result: Answer) -> str:
+    """The answer text, then its sources, as the terminal shows them."""
+    lines = [result.text]
+    if result.unsupported:
+        lines.append("")
+        lines.extend(f"(no passage supports: {s})" for s in result.unsupported)
+    if result.citations:
+        lines.append("")
+        lines.append("Sources:")
+        for c in result.citations:
+            meta = ", ".join(x for x in (c.source, c.published_at[:10], c.url or c.path) if x)
+            lines.append(f"[{c.number}] {c.title} ({meta})")
+            quote = " ".join(c.quote.split())
+            lines.append(f"    \"{quote[:300]}{'…' if len(quote) > 300 else ''}\"")
+    return "\n".join(lines)
+
+
+@main.command("info")
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), help=INDEX_HELP)
+def info_cmd(index_dir: Path | None) -> None:
+    """Show how many articles and chunks the index holds and when it was built."""
+    stats = QAService(_settings(index_dir=index_dir)).stats()
+    click.echo(f"{stats.articles} articles, {stats.chunks} chunks; built {stats.built_at or 'never'}"
+               f" from {stats.source or '-'}")
+
+
+@main.command("serve")
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), help=INDEX_HELP)
+@click.option("--host", default=None, help="Address to bind (default 127.0.0.1, or QA_UI_HOST).")
+@click.option("--port", type=int, default=None, help="Port (default 7860, or QA_UI_PORT).")
+def serve_cmd(index_dir: Path | None, host: str | None, port: int | None) -> None:
+    """Start the chat window (Gradio) and print its URL."""
+    from qa.ui import serve
+
+    serve(_settings(index_dir=index_dir, ui_host=host, ui_port=port))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

