@@ -52,6 +52,7 @@ __all__ = [
     "QAService",
     "ScoredChunk",
     "Settings",
+    "StoreError",
     "answer",
     "build_index",
     "stream_answer",

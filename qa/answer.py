@@ -121,12 +121,12 @@ def finish(question: str, raw: str, passages: Sequence[ScoredChunk], prompts: Pr
     elapsed = time.perf_counter() - started
     if is_refusal(raw, prompts.refusal_text):
         # a hedge plus a supported claim is still an answer; a bare decline is a refusal
-        checked = check_citations(raw, [p.chunk.text for p in passages])
+        checked = check_citations(raw, [p.chunk.embed_text() for p in passages])
         if not any(s.cited for s in checked.sentences):
             return Answer(question=question, text=prompts.refusal_text, refused=True,
                           standalone_question=standalone, prompt_hash=prompts.hash,
                           seconds=elapsed, first_token_seconds=first_token)
-    checked = check_citations(raw, [p.chunk.text for p in passages])
+    checked = check_citations(raw, [p.chunk.embed_text() for p in passages])
     order = checked.cited
     renumber = {old: new for new, old in enumerate(order, start=1)}
     text = re.sub(r"\[(\d+)\]", lambda m: f"[{renumber[int(m.group(1))]}]", checked.text)

@@ -22,7 +22,8 @@ STOPWORDS = frozenset(
 )
 
 SUPPORTED = 0.5  # share of a sentence's content words a passage must hold to support it
-KEEP = 0.35  # a cited passage holding this share stays cited
+KEEP = 0.25  # a cited passage holding this share stays cited
+ADDS = 0.15  # a second passage stays cited beside the best one if it adds this much support
 MOVE_MARGIN = 0.25  # a better passage must beat the cited one by this much to take the marker
 
 
@@ -70,12 +71,19 @@ def content_words(text: str) -> set[str]:
 
 
 def support(sentence_words: set[str], passage_words: set[str]) -> float:
-    """Share of the sentence's content words found in the passage; numbers count double."""
+    """Share of the sentence's content words found in the passage; numbers count double.
+
+    A number the passage does not hold caps the share below ``SUPPORTED``: a sentence with a
+    wrong figure is not supported however many other words match.
+    """
     if not sentence_words:
         return 0.0
     weight = {w: 2.0 if w[0].isdigit() else 1.0 for w in sentence_words}
     found = sum(weight[w] for w in sentence_words if w in passage_words)
-    return found / sum(weight.values())
+    share = found / sum(weight.values())
+    if any(w[0].isdigit() and w not in passage_words for w in sentence_words):
+        share = min(share, SUPPORTED - 0.01)
+    return share
 
 
 def split_marked(text: str) -> list[tuple[str, tuple[int, ...]]]:
@@ -115,18 +123,20 @@ def check_citations(text: str, passages: Sequence[str]) -> CheckResult:
             checked.append(CheckedSentence(sentence, (), True, 1.0))
             continue
         scores = [support(words, pw) for pw in passage_words]
-        valid = [n for n in cited if 1 <= n <= len(passages)]
         best = max(range(len(scores)), key=scores.__getitem__, default=-1)
         best_score = scores[best] if best >= 0 else 0.0
-        keep = [n for n in valid if scores[n - 1] >= KEEP]
-        union = set().union(*(passage_words[n - 1] for n in keep)) if keep else set()
-        union_score = support(words, union) if keep else 0.0
+        keep = [n for n in cited if 1 <= n <= len(passages) and scores[n - 1] >= KEEP]
+        union_score = support(words, set().union(*(passage_words[n - 1] for n in keep)))
         if max(best_score, union_score) < SUPPORTED:
             checked.append(CheckedSentence(sentence, (), False, max(best_score, union_score)))
             continue
         if not keep or best_score > max(scores[n - 1] for n in keep) + MOVE_MARGIN:
-            if best_score >= SUPPORTED:
-                keep = [best + 1] + [n for n in keep if scores[n - 1] >= SUPPORTED]
+            # the marker moves to the best passage; other cited ones stay if they add facts
+            base = passage_words[best]
+            keep = [best + 1] + [
+                n for n in keep
+                if n != best + 1 and support(words, base | passage_words[n - 1]) >= best_score + ADDS
+            ]
         checked.append(CheckedSentence(sentence, tuple(dict.fromkeys(keep)), True,
                                        max(best_score, union_score)))
     return _renumber(checked)

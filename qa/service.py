@@ -38,12 +38,12 @@ def normalise_history(history: HistoryLike) -> list[Turn]:
 class QAService:
     """Index, retrieve and answer over one article index, with one LLM."""
 
-    def __init__(self, settings: Settings, *, llm: LLM | None = None) -> None:
+    def __init__(self, settings: Settings, *, llm: LLM | None = None, embedder: Any = None) -> None:
         self.settings = settings
         self._llm = llm
         self._server: Any = None
         self._lock = threading.Lock()  # swaps the index snapshot after a rebuild
-        self._index = ArticleIndex(settings)
+        self._index = ArticleIndex(settings, embedder=embedder)
         self._retriever: Retriever | None = None
 
     @cached_property

@@ -1,0 +1,138 @@
+"""Shared fixtures: real files, the real embedder, real Chroma, one real local LLM server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+for _key in [k for k in os.environ if k.startswith("QA_")]:  # tests choose their own settings
+    del os.environ[_key]
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+SEED = SHARED / "seed" / "nato-ukraine-stoltenberg.txt"
+MULTIHOP = SHARED / "eval" / "multihop-rag"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The user's cache (assembled GGUF, checksum stamps) is reused: assembling costs 1 GB."""
+    from qa.config import Settings
+
+    return Settings.load().cache_dir
+
+
+@pytest.fixture(scope="session")
+def embedder(cache_dir: Path):  # type: ignore[no-untyped-def]
+    """One embedding model for the whole session (loading it costs seconds)."""
+    from qa.embed import load_embedder, model_dir
+
+    return load_embedder(model_dir(None, cache_dir=cache_dir))
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, cache_dir: Path):  # type: ignore[no-untyped-def]
+    """Settings over a fresh index folder; keyword overrides as ``Settings.load`` takes them."""
+    from qa.config import Settings
+
+    def make(**overrides: object) -> Settings:
+        overrides.setdefault("index_dir", tmp_path / "index")
+        overrides.setdefault("cache_dir", cache_dir)
+        overrides.setdefault("progress", False)
+        return Settings.load(**overrides)
+
+    return make
+
+
+@pytest.fixture
+def seed_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    shutil.copy(SEED, folder / SEED.name)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def local_llm(cache_dir: Path) -> Iterator[object]:
+    """The packaged Qwen model behind the real llama.cpp server, started once per session."""
+    from qa.config import Settings
+    from qa.llm import make_llm
+
+    llm, server = make_llm(Settings.load(cache_dir=cache_dir))
+    try:
+        yield llm
+    finally:
+        if server is not None:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def llm_base_url(local_llm: object) -> str:
+    """Base URL of the running local server: a real OpenAI-compatible endpoint on loopback."""
+    local_llm.complete([{"role": "user", "content": "Say OK."}], max_tokens=2)  # type: ignore[attr-defined]
+    return str(local_llm.base_url)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def seed_service(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path, embedder, local_llm):  # type: ignore[no-untyped-def]
+    """A QAService over an index of the seed article, answering with the local model."""
+    from qa.config import Settings
+    from qa.service import QAService
+
+    folder = tmp_path_factory.mktemp("seed-articles")
+    shutil.copy(SEED, folder / SEED.name)
+    settings = Settings.load(index_dir=folder.parent / "seed-index", cache_dir=cache_dir,
+                             progress=False)
+    service = QAService(settings, llm=local_llm, embedder=embedder)  # type: ignore[arg-type]
+    service.ingest(folder)
+    return service
+
+
+@pytest.fixture
+def chroma_server(tmp_path: Path) -> Iterator[str]:
+    """A real ``chroma run`` server on a free loopback port; yields its URL."""
+    port = free_port()
+    exe = Path(sys.executable).with_name("chroma")
+    log = (tmp_path / "chroma.log").open("wb")
+    proc = subprocess.Popen(
+        [str(exe), "run", "--path", str(tmp_path / "chroma-data"), "--host", "127.0.0.1",
+         "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2).read()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError((tmp_path / "chroma.log").read_text()[-2000:]) from None
+                time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()

@@ -1,0 +1,71 @@
+"""Unit tests of the citation checker on hand-made answers (pure logic, no model)."""
+
+from qa.citations import check_citations, highlight_spans, split_marked
+
+PASSAGES = [
+    "Stoltenberg told reporters at Ramstein Air Base in Germany that all NATO allies have "
+    "agreed that Ukraine will become a NATO member.",
+    "Since March 2022, allies have delivered more than 150 billion euros in support, including "
+    "65 billion euros in military aid.",
+    "Stoltenberg visited the city of Bucha, the scene of Russian atrocities early in the invasion.",
+]
+
+
+def test_correct_marker_is_kept() -> None:
+    result = check_citations("Allies delivered 65 billion euros in military aid [2].", PASSAGES)
+    assert result.text == "Allies delivered 65 billion euros in military aid [2]."
+    assert result.cited == [2]
+    assert result.unsupported == ()
+
+
+def test_wrong_marker_moves_to_the_supporting_passage() -> None:
+    result = check_citations("Allies delivered 65 billion euros in military aid [1].", PASSAGES)
+    assert result.cited == [2]
+    assert "[1]" not in result.text
+
+
+def test_missing_marker_is_added() -> None:
+    result = check_citations("Stoltenberg visited Bucha, the scene of Russian atrocities.", PASSAGES)
+    assert result.cited == [3]
+    assert result.text.endswith("atrocities [3].")
+
+
+def test_marker_naming_no_passage_is_dropped() -> None:
+    result = check_citations("Stoltenberg visited Bucha [7].", PASSAGES)
+    assert "[7]" not in result.text
+    assert result.cited == [3]
+
+
+def test_unsupported_sentence_is_reported_and_loses_its_marker() -> None:
+    text = "Allies delivered 65 billion euros in military aid [2]. France sent 300 tanks [2]."
+    result = check_citations(text, PASSAGES)
+    assert result.unsupported == ("France sent 300 tanks.",)
+    assert result.text.endswith("France sent 300 tanks.")
+    assert result.cited == [2]
+
+
+def test_wrong_number_is_not_supported() -> None:
+    result = check_citations("Allies delivered 95 billion euros in military aid [2].", PASSAGES)
+    assert result.unsupported, "a number the passage does not hold must not pass as supported"
+
+
+def test_markers_after_the_full_stop_belong_to_the_sentence_before() -> None:
+    parts = split_marked("NATO allies agreed on membership. [1] He visited Bucha.[3]")
+    assert parts == [("NATO allies agreed on membership.", (1,)), ("He visited Bucha.", (3,))]
+
+
+def test_decimals_and_abbreviations_do_not_split_sentences() -> None:
+    parts = split_marked("The U.S.-led group gave 1.5 billion euros [2].")
+    assert [p[0] for p in parts] == ["The U.S.-led group gave 1.5 billion euros."]
+
+
+def test_sentence_combining_two_passages_keeps_both_markers() -> None:
+    text = "At Ramstein, Stoltenberg said allies delivered 65 billion euros in military aid [1][2]."
+    result = check_citations(text, PASSAGES)
+    assert set(result.cited) == {1, 2}
+
+
+def test_highlight_points_at_the_supporting_sentence() -> None:
+    quote = "First sentence about tanks. Allies delivered 65 billion euros in military aid. Last."
+    spans = highlight_spans(quote, ["They sent 65 billion euros of military aid."])
+    assert [quote[a:b] for a, b in spans] == ["Allies delivered 65 billion euros in military aid."]

@@ -1,0 +1,200 @@
+"""Incremental, crash-safe indexing into real Chroma (embedded and server), real embedder."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import MULTIHOP, SEED
+
+from qa.embed import verify_file
+from qa.errors import IngestError, ModelError
+from qa.index import ArticleIndex, build_index
+from qa.retrieve import Retriever
+
+EXTRA = """Germany pledges new air defence for Kyiv
+Source: Example Wire
+Date: April 22, 2023
+
+Germany said on Saturday it would send another IRIS-T air defence system to Ukraine.
+The defence minister announced the delivery after talks with allies at Ramstein.
+"""
+
+
+def _ids(index: ArticleIndex) -> list[str]:
+    return [c.id for c in index.chunks()]
+
+
+def test_build_is_incremental(make_settings, embedder, seed_folder: Path) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings()
+    (seed_folder / "germany.txt").write_text(EXTRA, encoding="utf-8")
+    index = ArticleIndex(settings, embedder=embedder)
+
+    first = build_index(seed_folder, settings, index=index)
+    assert (first.added, first.updated, first.removed, first.unchanged) == (2, 0, 0, 0)
+    assert first.chunks_embedded == index.count() > 2
+    ids_before = _ids(index)
+
+    (seed_folder / SEED.name).touch()  # touched but unchanged
+    again = build_index(seed_folder, settings, index=index)
+    assert (again.added, again.updated, again.unchanged, again.chunks_embedded) == (0, 0, 2, 0)
+
+    edited = EXTRA.replace("another IRIS-T", "a second IRIS-T")
+    (seed_folder / "germany.txt").write_text(edited, encoding="utf-8")
+    third = build_index(seed_folder, settings, index=index)
+    assert (third.updated, third.unchanged) == (1, 1)
+    germany = [c for c in index.chunks() if c.article_id == "germany.txt"]
+    assert third.chunks_embedded == len(germany)  # only the edited article's chunks
+    assert any("a second IRIS-T" in c.text for c in germany)
+    assert _ids(index) == ids_before
+
+    (seed_folder / "germany.txt").unlink()
+    fourth = build_index(seed_folder, settings, index=index)
+    assert (fourth.removed, fourth.unchanged) == (1, 1)
+    assert all(c.article_id != "germany.txt" for c in index.chunks())
+
+
+def test_moving_the_folder_keeps_the_index(make_settings, embedder, seed_folder: Path,
+                                           tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings()
+    index = ArticleIndex(settings, embedder=embedder)
+    build_index(seed_folder, settings, index=index)
+    moved = tmp_path / "elsewhere" / "news"
+    shutil.move(str(seed_folder), moved)
+    report = build_index(moved, settings, index=index)
+    assert (report.unchanged, report.added, report.removed, report.chunks_embedded) == (1, 0, 0, 0)
+
+
+def test_chunks_keep_exact_offsets_and_fit_the_embedder(make_settings, embedder,
+                                                        seed_folder: Path) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings()
+    index = ArticleIndex(settings, embedder=embedder)
+    build_index(seed_folder, settings, index=index)
+    body = None
+    from qa.ingest import load_articles
+
+    articles, _ = load_articles(seed_folder, max_article_mb=5)
+    body = articles[0].body
+    for chunk in index.chunks():
+        assert body[chunk.start : chunk.end] == chunk.text
+        assert len(index.tokenizer.encode(chunk.embed_text()).ids) <= settings.chunk_tokens
+
+
+def test_bad_input_is_reported_and_nothing_is_lost(make_settings, embedder, seed_folder: Path) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings()
+    index = ArticleIndex(settings, embedder=embedder)
+    (seed_folder / "germany.txt").write_text(EXTRA, encoding="utf-8")
+    build_index(seed_folder, settings, index=index)
+
+    # germany.txt turns non-UTF-8: reported, and its chunks stay in the index
+    (seed_folder / "germany.txt").write_bytes(EXTRA.encode("utf-8") + b"\xff\xfe caf\xe9")
+    (seed_folder / "blob.txt").write_bytes(b"\x00\x01\x02binary")
+    (seed_folder / "empty.md").write_text("", encoding="utf-8")
+    (seed_folder / "feed.jsonl").write_text('{"title": "T", "body": "Some body text."}\n{oops\n',
+                                            encoding="utf-8")
+    report = build_index(seed_folder, settings, index=index)
+    messages = "\n".join(str(p) for p in report.problems)
+    for name in ("germany.txt", "blob.txt", "empty.md", "feed.jsonl#2"):
+        assert name in messages
+    assert "UTF-8" in messages
+    assert report.removed == 0
+    assert any(c.article_id == "germany.txt" for c in index.chunks())
+    assert any(c.article_id.startswith("feed.jsonl#") for c in index.chunks())
+
+
+def test_missing_and_empty_paths_raise(make_settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings()
+    with pytest.raises(IngestError, match="no such"):
+        build_index(tmp_path / "nope", settings)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(IngestError, match="nothing to index"):
+        build_index(tmp_path / "empty", settings)
+
+
+def test_oversized_article_is_skipped_with_a_message(make_settings, embedder, seed_folder: Path) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings()
+    big = seed_folder / "huge.txt"
+    with big.open("w", encoding="utf-8") as fh:
+        fh.write("A very long article\n\n")
+        line = "The committee met again and discussed the budget at length. " * 20 + "\n"
+        while fh.tell() < 20 * 1024 * 1024:
+            fh.write(line)
+    report = build_index(seed_folder, settings, index=ArticleIndex(settings, embedder=embedder))
+    assert report.added == 1
+    assert any("huge.txt" in str(p) and "MB" in str(p) for p in report.problems)
+
+
+def test_model_checksum_mismatch_is_refused(tmp_path: Path) -> None:
+    fake = tmp_path / "model.safetensors"
+    fake.write_bytes(b"not the model")
+    with pytest.raises(ModelError, match="SHA-256"):
+        verify_file(fake, size=13, sha256="0" * 64, stamp_dir=tmp_path)
+    with pytest.raises(ModelError, match="bytes"):
+        verify_file(fake, size=14, sha256="0" * 64, stamp_dir=tmp_path)
+
+
+def _subset(tmp_path: Path, n: int) -> Path:
+    records = json.loads((MULTIHOP / "corpus.json").read_text(encoding="utf-8"))[:n]
+    path = tmp_path / "subset.json"
+    path.write_text(json.dumps(records), encoding="utf-8")
+    return path
+
+
+def test_killed_build_leaves_a_working_index_and_resumes(make_settings, embedder,
+                                                          tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings()
+    corpus = _subset(tmp_path, 40)
+    env = {**os.environ, "QA_INDEX_DIR": str(settings.index_dir),
+           "QA_CACHE_DIR": str(settings.cache_dir)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qa.cli", "index", str(corpus), "--progress"],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env,
+    )
+    seen = b""
+    deadline = time.monotonic() + 300
+    assert proc.stderr is not None
+    while proc.poll() is None and time.monotonic() < deadline:
+        seen += os.read(proc.stderr.fileno(), 4096)
+        # the bar moves in 256-chunk groups: kill once the first group is written
+        if b"256/" in seen:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, seen.decode(errors="replace")[-500:]
+
+    index = ArticleIndex(settings, embedder=embedder)
+    partial = index.count()
+    assert partial > 0
+    assert Retriever(index).retrieve("What did the article report?"), "partial index answers"
+
+    report = build_index(corpus, settings, index=index)
+    assert report.added + report.updated > 0
+    ids = _ids(index)
+    assert len(ids) == len(set(ids))
+    clean = make_settings(index_dir=tmp_path / "clean")
+    clean_report = build_index(corpus, clean, index=ArticleIndex(clean, embedder=embedder))
+    assert sorted(ids) == sorted(_ids(ArticleIndex(clean, embedder=embedder)))
+    assert report.chunks_embedded < clean_report.chunks_embedded  # finished, not redone
+    again = build_index(corpus, settings, index=index)
+    assert again.chunks_embedded == 0
+
+
+@pytest.mark.server
+def test_chroma_server(make_settings, embedder, seed_folder: Path, chroma_server: str) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings(chroma_url=chroma_server)
+    index = ArticleIndex(settings, embedder=embedder)
+    report = build_index(seed_folder, settings, index=index)
+    assert report.added == 1
+    assert not settings.index_dir.exists(), "the server path writes no local index"
+    hits = Retriever(ArticleIndex(settings, embedder=embedder)).retrieve(
+        "How much military aid have allies delivered to Ukraine?")
+    assert any("65 billion" in h.chunk.text for h in hits[:3])
+    again = build_index(seed_folder, settings, index=ArticleIndex(settings, embedder=embedder))
+    assert again.unchanged == 1 and again.chunks_embedded == 0
