@@ -41,10 +41,19 @@ class Prompts:
 
     @classmethod
     def load(cls, prompts_dir: Path = PROMPTS_DIR) -> Prompts:
-        return cls(*(load_prompt(n, prompts_dir=prompts_dir) for n in (
-            "answer_system", "answer_user", "answer_passage", "answer_refusal",
-            "condense_system", "condense_user",
-        )))
+        return cls(
+            *(
+                load_prompt(n, prompts_dir=prompts_dir)
+                for n in (
+                    "answer_system",
+                    "answer_user",
+                    "answer_passage",
+                    "answer_refusal",
+                    "condense_system",
+                    "condense_user",
+                )
+            )
+        )
 
     @property
     def refusal_text(self) -> str:
@@ -55,8 +64,9 @@ class Prompts:
         return prompts_hash([self.system, self.user, self.passage, self.refusal])
 
 
-def build_messages(question: str, passages: Sequence[ScoredChunk],
-                   prompts: Prompts) -> list[dict[str, str]]:
+def build_messages(
+    question: str, passages: Sequence[ScoredChunk], prompts: Prompts
+) -> list[dict[str, str]]:
     """The chat messages for one answer: rules in the system turn, passages as quoted data."""
     blocks = [
         prompts.passage.render(
@@ -70,8 +80,10 @@ def build_messages(question: str, passages: Sequence[ScoredChunk],
     ]
     return [
         {"role": "system", "content": prompts.system.render(refusal=prompts.refusal_text)},
-        {"role": "user", "content": prompts.user.render(
-            passages="\n\n".join(blocks), question=question.strip())},
+        {
+            "role": "user",
+            "content": prompts.user.render(passages="\n\n".join(blocks), question=question.strip()),
+        },
     ]
 
 
@@ -85,8 +97,12 @@ def condense(question: str, history: Sequence[Turn], llm: LLM, prompts: Prompts)
         lines.append(f"Assistant: {_strip_markers(a).strip()[:600]}")
     messages = [
         {"role": "system", "content": prompts.condense_system.render()},
-        {"role": "user", "content": prompts.condense_user.render(
-            history="\n".join(lines), question=question.strip())},
+        {
+            "role": "user",
+            "content": prompts.condense_user.render(
+                history="\n".join(lines), question=question.strip()
+            ),
+        },
     ]
     rewritten = llm.complete(messages, max_tokens=80).strip().splitlines()
     text = rewritten[0].strip().strip('"') if rewritten else ""
@@ -105,27 +121,45 @@ def _strip_markers(text: str) -> str:
     return re.sub(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]", "", text)
 
 
-def refused_answer(question: str, prompts: Prompts, *, standalone: str = "",
-                   started: float | None = None) -> Answer:
+def refused_answer(
+    question: str, prompts: Prompts, *, standalone: str = "", started: float | None = None
+) -> Answer:
     """The plain 'not in the articles' answer, with no citations."""
     return Answer(
-        question=question, text=prompts.refusal_text, refused=True,
-        standalone_question=standalone or question, prompt_hash=prompts.hash,
+        question=question,
+        text=prompts.refusal_text,
+        refused=True,
+        standalone_question=standalone or question,
+        prompt_hash=prompts.hash,
         seconds=time.perf_counter() - started if started else 0.0,
     )
 
 
-def finish(question: str, raw: str, passages: Sequence[ScoredChunk], prompts: Prompts, *,
-           standalone: str, started: float, first_token: float | None) -> Answer:
+def finish(
+    question: str,
+    raw: str,
+    passages: Sequence[ScoredChunk],
+    prompts: Prompts,
+    *,
+    standalone: str,
+    started: float,
+    first_token: float | None,
+) -> Answer:
     """Check the model's markers against the passages and build the ``Answer``."""
     elapsed = time.perf_counter() - started
     if is_refusal(raw, prompts.refusal_text):
         # a hedge plus a supported claim is still an answer; a bare decline is a refusal
         checked = check_citations(raw, [p.chunk.embed_text() for p in passages])
         if not any(s.cited for s in checked.sentences):
-            return Answer(question=question, text=prompts.refusal_text, refused=True,
-                          standalone_question=standalone, prompt_hash=prompts.hash,
-                          seconds=elapsed, first_token_seconds=first_token)
+            return Answer(
+                question=question,
+                text=prompts.refusal_text,
+                refused=True,
+                standalone_question=standalone,
+                prompt_hash=prompts.hash,
+                seconds=elapsed,
+                first_token_seconds=first_token,
+            )
     checked = check_citations(raw, [p.chunk.embed_text() for p in passages])
     order = checked.cited
     renumber = {old: new for new, old in enumerate(order, start=1)}
@@ -134,21 +168,43 @@ def finish(question: str, raw: str, passages: Sequence[ScoredChunk], prompts: Pr
     for old in order:
         chunk = passages[old - 1].chunk
         citing = [s.text for s in checked.sentences if old in s.cited]
-        citations.append(Citation(
-            number=renumber[old], article_id=chunk.article_id, title=chunk.title,
-            source=chunk.source, published_at=chunk.published_at, url=chunk.url,
-            path=chunk.path, quote=chunk.text, start=chunk.start, end=chunk.end,
-            highlights=highlight_spans(chunk.text, citing),
-        ))
+        citations.append(
+            Citation(
+                number=renumber[old],
+                article_id=chunk.article_id,
+                title=chunk.title,
+                source=chunk.source,
+                published_at=chunk.published_at,
+                url=chunk.url,
+                path=chunk.path,
+                quote=chunk.text,
+                start=chunk.start,
+                end=chunk.end,
+                highlights=highlight_spans(chunk.text, citing),
+            )
+        )
     return Answer(
-        question=question, text=text, citations=tuple(citations),
-        unsupported=checked.unsupported, standalone_question=standalone,
-        prompt_hash=prompts.hash, seconds=elapsed, first_token_seconds=first_token,
+        question=question,
+        text=text,
+        citations=tuple(citations),
+        unsupported=checked.unsupported,
+        standalone_question=standalone,
+        prompt_hash=prompts.hash,
+        seconds=elapsed,
+        first_token_seconds=first_token,
     )
 
 
-def generate(question: str, passages: Sequence[ScoredChunk], llm: LLM, prompts: Prompts, *,
-             standalone: str, max_tokens: int, started: float) -> Iterator[str | Answer]:
+def generate(
+    question: str,
+    passages: Sequence[ScoredChunk],
+    llm: LLM,
+    prompts: Prompts,
+    *,
+    standalone: str,
+    max_tokens: int,
+    started: float,
+) -> Iterator[str | Answer]:
     """Stream the model's text as it comes, then yield the checked ``Answer`` last."""
     messages = build_messages(standalone, passages, prompts)
     parts: list[str] = []
@@ -158,5 +214,12 @@ def generate(question: str, passages: Sequence[ScoredChunk], llm: LLM, prompts: 
             first = time.perf_counter() - started
         parts.append(delta)
         yield delta
-    yield finish(question, "".join(parts), passages, prompts, standalone=standalone,
-                 started=started, first_token=first)
+    yield finish(
+        question,
+        "".join(parts),
+        passages,
+        prompts,
+        standalone=standalone,
+        started=started,
+        first_token=first,
+    )

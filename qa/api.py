@@ -31,14 +31,16 @@ def service_for(settings: Settings) -> QAService:
         return _services[key]
 
 
-def answer(question: str, *, index_dir: Path | str | None = None,
-           history: HistoryLike = None) -> Answer:
+def answer(
+    question: str, *, index_dir: Path | str | None = None, history: HistoryLike = None
+) -> Answer:
     """Answer a question from the articles in the index, with checked citations."""
     return service_for(_settings(index_dir)).ask(question, history=history)
 
 
-def stream_answer(question: str, *, index_dir: Path | str | None = None,
-                  history: HistoryLike = None) -> Iterator[str | Answer]:
+def stream_answer(
+    question: str, *, index_dir: Path | str | None = None, history: HistoryLike = None
+) -> Iterator[str | Answer]:
     """Yield the answer's text as it is generated; the last item is the full ``Answer``."""
     return service_for(_settings(index_dir)).stream(question, history=history)
 

@@ -18,7 +18,14 @@ MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=[^\s\"'”’)]))+(?:[.!?]+[\"'”’)]*|\n|$)")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*|\d+(?:[.,]\d+)*")
 STOPWORDS = frozenset(
-    ["a", "an", "the", "and", "or", "but", "if", "of", "to", "in", "on", "at", "by", "for", "with", "from", "as", "is", "are", "was", "were", "be", "been", "being", "it", "its", "this", "that", "these", "those", "he", "she", "they", "them", "his", "her", "their", "we", "our", "you", "your", "i", "me", "my", "has", "have", "had", "do", "does", "did", "not", "no", "so", "than", "then", "there", "here", "which", "who", "whom", "whose", "what", "when", "where", "why", "how", "all", "any", "both", "each", "few", "more", "most", "other", "some", "such", "only", "own", "same", "too", "very", "can", "will", "just", "should", "would", "could", "may", "might", "must", "also", "into", "over", "after", "before", "about", "against", "between", "during", "through", "under", "again", "further", "once", "said", "says", "say", "according"]
+    """
+    a an the and or but if of to in on at by for with from as is are was were be been being it
+    its this that these those he she they them his her their we our you your i me my has have
+    had do does did not no so than then there here which who whom whose what when where why
+    how all any both each few more most other some such only own same too very can will just
+    should would could may might must also into over after before about against between during
+    through under again further once said says say according
+    """.split()
 )
 
 SUPPORTED = 0.5  # share of a sentence's content words a passage must hold to support it
@@ -134,11 +141,16 @@ def check_citations(text: str, passages: Sequence[str]) -> CheckResult:
             # the marker moves to the best passage; other cited ones stay if they add facts
             base = passage_words[best]
             keep = [best + 1] + [
-                n for n in keep
-                if n != best + 1 and support(words, base | passage_words[n - 1]) >= best_score + ADDS
+                n
+                for n in keep
+                if n != best + 1
+                and support(words, base | passage_words[n - 1]) >= best_score + ADDS
             ]
-        checked.append(CheckedSentence(sentence, tuple(dict.fromkeys(keep)), True,
-                                       max(best_score, union_score)))
+        checked.append(
+            CheckedSentence(
+                sentence, tuple(dict.fromkeys(keep)), True, max(best_score, union_score)
+            )
+        )
     return _renumber(checked)
 
 
@@ -152,12 +164,13 @@ def _renumber(sentences: list[CheckedSentence]) -> CheckResult:
         marks = "".join(f"[{n}]" for n in s.cited)
         m = re.search(r"[.!?]+[\"'”’)]*$", s.text)
         if m:
-            parts.append(f"{s.text[: m.start()].rstrip()} {marks}{s.text[m.start():]}")
+            parts.append(f"{s.text[: m.start()].rstrip()} {marks}{s.text[m.start() :]}")
         else:
             parts.append(f"{s.text} {marks}")
     unsupported = tuple(s.text for s in sentences if not s.supported)
-    return CheckResult(text=" ".join(parts).strip(), sentences=tuple(sentences),
-                       unsupported=unsupported)
+    return CheckResult(
+        text=" ".join(parts).strip(), sentences=tuple(sentences), unsupported=unsupported
+    )
 
 
 def highlight_spans(quote: str, sentences: Sequence[str]) -> tuple[tuple[int, int], ...]:

@@ -62,8 +62,9 @@ def main() -> None:
 @main.command("index")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), help=INDEX_HELP)
-@click.option("--progress/--no-progress", default=None,
-              help="Progress bar (default: only on a terminal).")
+@click.option(
+    "--progress/--no-progress", default=None, help="Progress bar (default: only on a terminal)."
+)
 def index_cmd(path: Path, index_dir: Path | None, progress: bool | None) -> None:
     """Index the articles in PATH (a folder, read recursively, or a .json/.jsonl file).
 
@@ -87,8 +88,9 @@ def ask_cmd(question: str, index_dir: Path | None, as_json: bool) -> None:
     service = QAService(settings)
     live = sys.stderr.isatty() and not as_json
     try:
-        result = service.ask(question, on_text=(lambda t: click.echo(t, nl=False, err=True))
-                             if live else None)
+        result = service.ask(
+            question, on_text=(lambda t: click.echo(t, nl=False, err=True)) if live else None
+        )
     finally:
         service.close()
     if live:
@@ -112,7 +114,7 @@ def format_answer(result: Answer) -> str:
             meta = ", ".join(x for x in (c.source, c.published_at[:10], c.url or c.path) if x)
             lines.append(f"[{c.number}] {c.title} ({meta})")
             quote = " ".join(c.quote.split())
-            lines.append(f"    \"{quote[:300]}{'…' if len(quote) > 300 else ''}\"")
+            lines.append(f'    "{quote[:300]}{"…" if len(quote) > 300 else ""}"')
     return "\n".join(lines)
 
 
@@ -121,8 +123,10 @@ def format_answer(result: Answer) -> str:
 def info_cmd(index_dir: Path | None) -> None:
     """Show how many articles and chunks the index holds and when it was built."""
     stats = QAService(_settings(index_dir=index_dir)).stats()
-    click.echo(f"{stats.articles} articles, {stats.chunks} chunks; built {stats.built_at or 'never'}"
-               f" from {stats.source or '-'}")
+    click.echo(
+        f"{stats.articles} articles, {stats.chunks} chunks; built {stats.built_at or 'never'}"
+        f" from {stats.source or '-'}"
+    )
 
 
 @main.command("serve")

@@ -50,7 +50,9 @@ class Settings(BaseSettings):
         description="Most word-pieces the embedder sees per chunk, header and specials included.",
     )
     chunk_overlap: int = Field(
-        default=32, ge=0, description="Word-pieces of trailing sentences repeated in the next chunk."
+        default=32,
+        ge=0,
+        description="Word-pieces of trailing sentences repeated in the next chunk.",
     )
     max_article_mb: float = Field(
         default=5.0, gt=0, description="Articles larger than this are skipped with a message."

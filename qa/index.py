@@ -82,7 +82,9 @@ class ArticleIndex:
                 embedding_function=None,  # Chroma's default would download a model
             )
         except Exception as exc:
-            raise StoreError(f"cannot open collection {self.settings.collection!r}: {exc}") from None
+            raise StoreError(
+                f"cannot open collection {self.settings.collection!r}: {exc}"
+            ) from None
 
     @cached_property
     def model_dir(self) -> Path:
@@ -91,7 +93,9 @@ class ArticleIndex:
     @property
     def embedder(self) -> Any:
         if self._embedder is None:
-            self._embedder = load_embedder(self.model_dir, batch_size=self.settings.embed_batch_size)
+            self._embedder = load_embedder(
+                self.model_dir, batch_size=self.settings.embed_batch_size
+            )
         return self._embedder
 
     @cached_property
@@ -128,9 +132,10 @@ class ArticleIndex:
 
     def chunks(self) -> list[Chunk]:
         """Every chunk in the index, for keyword search and evaluation."""
-        out = [chunk_from_row(cid, meta, doc or "") for cid, meta, doc in self._rows(
-            ["metadatas", "documents"]
-        )]
+        out = [
+            chunk_from_row(cid, meta, doc or "")
+            for cid, meta, doc in self._rows(["metadatas", "documents"])
+        ]
         out.sort(key=lambda c: c.id)
         return out
 
@@ -148,8 +153,13 @@ class ArticleIndex:
         )
 
     # --- writing ------------------------------------------------------------------------
-    def write(self, chunks: list[Chunk], embeddings: list[list[float]], hashes: dict[str, str],
-              counts: dict[str, int]) -> None:
+    def write(
+        self,
+        chunks: list[Chunk],
+        embeddings: list[list[float]],
+        hashes: dict[str, str],
+        counts: dict[str, int],
+    ) -> None:
         """Upsert chunks with their embeddings, in the node format llama-index reads back."""
         from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
         from llama_index.core.vector_stores.utils import node_to_metadata_dict
@@ -228,7 +238,9 @@ def _progress(total: int, unit: str, enabled: bool | None) -> Any:
     return tqdm(total=total, unit=unit, disable=disable, dynamic_ncols=True, smoothing=0.1)
 
 
-def build_index(path: Path, settings: Settings, *, index: ArticleIndex | None = None) -> IndexReport:
+def build_index(
+    path: Path, settings: Settings, *, index: ArticleIndex | None = None
+) -> IndexReport:
     """Make the index mirror the articles under ``path``: embed only what changed."""
     started = time.perf_counter()
     articles, problems = ingest.load_articles(Path(path), max_article_mb=settings.max_article_mb)
@@ -257,7 +269,8 @@ def build_index(path: Path, settings: Settings, *, index: ArticleIndex | None = 
     failed_paths = {p.path.split("#", 1)[0] for p in problems}
     current = {a.id for a in articles}
     removed_ids = [
-        aid for aid, (_h, _p, _e, apath) in state.items()
+        aid
+        for aid, (_h, _p, _e, apath) in state.items()
         if aid not in current and apath not in failed_paths
     ]
 
@@ -282,8 +295,13 @@ def build_index(path: Path, settings: Settings, *, index: ArticleIndex | None = 
     )
 
 
-def _embed_and_write(index: ArticleIndex, chunks: list[Chunk], hashes: dict[str, str],
-                     counts: dict[str, int], settings: Settings) -> None:
+def _embed_and_write(
+    index: ArticleIndex,
+    chunks: list[Chunk],
+    hashes: dict[str, str],
+    counts: dict[str, int],
+    settings: Settings,
+) -> None:
     if not chunks:
         return
     embedder = index.embedder

@@ -32,7 +32,9 @@ class Prompt:
         """Fill every placeholder; raise ``ConfigError`` naming any that has no value."""
         missing = self.placeholders - values.keys()
         if missing:
-            raise ConfigError(f"prompt {self.name!r} needs values for: {', '.join(sorted(missing))}")
+            raise ConfigError(
+                f"prompt {self.name!r} needs values for: {', '.join(sorted(missing))}"
+            )
         return _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), self.template)
 
 

@@ -94,11 +94,23 @@ class QAService:
         if not passages or best_similarity(passages) < self.settings.min_similarity:
             yield refused_answer(question, self.prompts, standalone=standalone, started=started)
             return
-        yield from generate(question, passages, self.llm, self.prompts, standalone=standalone,
-                            max_tokens=self.settings.llm_max_tokens, started=started)
+        yield from generate(
+            question,
+            passages,
+            self.llm,
+            self.prompts,
+            standalone=standalone,
+            max_tokens=self.settings.llm_max_tokens,
+            started=started,
+        )
 
-    def ask(self, question: str, *, history: HistoryLike = None,
-            on_text: Callable[[str], None] | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        *,
+        history: HistoryLike = None,
+        on_text: Callable[[str], None] | None = None,
+    ) -> Answer:
         """The checked ``Answer``; ``on_text`` sees each piece of text as it is generated."""
         for item in self.stream(question, history=history):
             if isinstance(item, Answer):

@@ -98,8 +98,9 @@ def seed_service(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path, embe
 
     folder = tmp_path_factory.mktemp("seed-articles")
     shutil.copy(SEED, folder / SEED.name)
-    settings = Settings.load(index_dir=folder.parent / "seed-index", cache_dir=cache_dir,
-                             progress=False)
+    settings = Settings.load(
+        index_dir=folder.parent / "seed-index", cache_dir=cache_dir, progress=False
+    )
     service = QAService(settings, llm=local_llm, embedder=embedder)  # type: ignore[arg-type]
     service.ingest(folder)
     return service
@@ -112,9 +113,18 @@ def chroma_server(tmp_path: Path) -> Iterator[str]:
     exe = Path(sys.executable).with_name("chroma")
     log = (tmp_path / "chroma.log").open("wb")
     proc = subprocess.Popen(
-        [str(exe), "run", "--path", str(tmp_path / "chroma-data"), "--host", "127.0.0.1",
-         "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            str(exe),
+            "run",
+            "--path",
+            str(tmp_path / "chroma-data"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
         env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
     )
     url = f"http://127.0.0.1:{port}"

@@ -25,7 +25,9 @@ def test_wrong_marker_moves_to_the_supporting_passage() -> None:
 
 
 def test_missing_marker_is_added() -> None:
-    result = check_citations("Stoltenberg visited Bucha, the scene of Russian atrocities.", PASSAGES)
+    result = check_citations(
+        "Stoltenberg visited Bucha, the scene of Russian atrocities.", PASSAGES
+    )
     assert result.cited == [3]
     assert result.text.endswith("atrocities [3].")
 

@@ -61,15 +61,36 @@ def test_missing_prompt_file_is_a_config_error(tmp_path: Path) -> None:
 
 def test_public_api_is_pinned() -> None:
     assert sorted(qa.__all__) == [
-        "Answer", "Article", "Chunk", "Citation", "CitationError", "ConfigError", "IndexReport",
-        "IngestError", "LLMError", "ModelError", "QAError", "QAService", "ScoredChunk",
-        "Settings", "StoreError", "answer", "build_index", "stream_answer",
+        "Answer",
+        "Article",
+        "Chunk",
+        "Citation",
+        "CitationError",
+        "ConfigError",
+        "IndexReport",
+        "IngestError",
+        "LLMError",
+        "ModelError",
+        "QAError",
+        "QAService",
+        "ScoredChunk",
+        "Settings",
+        "StoreError",
+        "answer",
+        "build_index",
+        "stream_answer",
     ]
     for name in qa.__all__:
         assert getattr(qa, name) is not None
 
 
 def test_errors_share_one_base() -> None:
-    for name in ("ConfigError", "IngestError", "StoreError", "ModelError", "LLMError",
-                 "CitationError"):
+    for name in (
+        "ConfigError",
+        "IngestError",
+        "StoreError",
+        "ModelError",
+        "LLMError",
+        "CitationError",
+    ):
         assert issubclass(getattr(qa, name), qa.QAError)

@@ -61,8 +61,9 @@ def test_build_is_incremental(make_settings, embedder, seed_folder: Path) -> Non
     assert all(c.article_id != "germany.txt" for c in index.chunks())
 
 
-def test_moving_the_folder_keeps_the_index(make_settings, embedder, seed_folder: Path,
-                                           tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_moving_the_folder_keeps_the_index(
+    make_settings, embedder, seed_folder: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     settings = make_settings()
     index = ArticleIndex(settings, embedder=embedder)
     build_index(seed_folder, settings, index=index)
@@ -72,8 +73,9 @@ def test_moving_the_folder_keeps_the_index(make_settings, embedder, seed_folder:
     assert (report.unchanged, report.added, report.removed, report.chunks_embedded) == (1, 0, 0, 0)
 
 
-def test_chunks_keep_exact_offsets_and_fit_the_embedder(make_settings, embedder,
-                                                        seed_folder: Path) -> None:  # type: ignore[no-untyped-def]
+def test_chunks_keep_exact_offsets_and_fit_the_embedder(
+    make_settings, embedder, seed_folder: Path
+) -> None:  # type: ignore[no-untyped-def]
     settings = make_settings()
     index = ArticleIndex(settings, embedder=embedder)
     build_index(seed_folder, settings, index=index)
@@ -87,7 +89,9 @@ def test_chunks_keep_exact_offsets_and_fit_the_embedder(make_settings, embedder,
         assert len(index.tokenizer.encode(chunk.embed_text()).ids) <= settings.chunk_tokens
 
 
-def test_bad_input_is_reported_and_nothing_is_lost(make_settings, embedder, seed_folder: Path) -> None:  # type: ignore[no-untyped-def]
+def test_bad_input_is_reported_and_nothing_is_lost(
+    make_settings, embedder, seed_folder: Path
+) -> None:  # type: ignore[no-untyped-def]
     settings = make_settings()
     index = ArticleIndex(settings, embedder=embedder)
     (seed_folder / "germany.txt").write_text(EXTRA, encoding="utf-8")
@@ -97,8 +101,9 @@ def test_bad_input_is_reported_and_nothing_is_lost(make_settings, embedder, seed
     (seed_folder / "germany.txt").write_bytes(EXTRA.encode("utf-8") + b"\xff\xfe caf\xe9")
     (seed_folder / "blob.txt").write_bytes(b"\x00\x01\x02binary")
     (seed_folder / "empty.md").write_text("", encoding="utf-8")
-    (seed_folder / "feed.jsonl").write_text('{"title": "T", "body": "Some body text."}\n{oops\n',
-                                            encoding="utf-8")
+    (seed_folder / "feed.jsonl").write_text(
+        '{"title": "T", "body": "Some body text."}\n{oops\n', encoding="utf-8"
+    )
     report = build_index(seed_folder, settings, index=index)
     messages = "\n".join(str(p) for p in report.problems)
     for name in ("germany.txt", "blob.txt", "empty.md", "feed.jsonl#2"):
@@ -118,7 +123,9 @@ def test_missing_and_empty_paths_raise(make_settings, tmp_path: Path) -> None:  
         build_index(tmp_path / "empty", settings)
 
 
-def test_oversized_article_is_skipped_with_a_message(make_settings, embedder, seed_folder: Path) -> None:  # type: ignore[no-untyped-def]
+def test_oversized_article_is_skipped_with_a_message(
+    make_settings, embedder, seed_folder: Path
+) -> None:  # type: ignore[no-untyped-def]
     settings = make_settings()
     big = seed_folder / "huge.txt"
     with big.open("w", encoding="utf-8") as fh:
@@ -147,15 +154,21 @@ def _subset(tmp_path: Path, n: int) -> Path:
     return path
 
 
-def test_killed_build_leaves_a_working_index_and_resumes(make_settings, embedder,
-                                                          tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_killed_build_leaves_a_working_index_and_resumes(
+    make_settings, embedder, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     settings = make_settings()
     corpus = _subset(tmp_path, 40)
-    env = {**os.environ, "QA_INDEX_DIR": str(settings.index_dir),
-           "QA_CACHE_DIR": str(settings.cache_dir)}
+    env = {
+        **os.environ,
+        "QA_INDEX_DIR": str(settings.index_dir),
+        "QA_CACHE_DIR": str(settings.cache_dir),
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "qa.cli", "index", str(corpus), "--progress"],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        env=env,
     )
     seen = b""
     deadline = time.monotonic() + 300
@@ -194,7 +207,8 @@ def test_chroma_server(make_settings, embedder, seed_folder: Path, chroma_server
     assert report.added == 1
     assert not settings.index_dir.exists(), "the server path writes no local index"
     hits = Retriever(ArticleIndex(settings, embedder=embedder)).retrieve(
-        "How much military aid have allies delivered to Ukraine?")
+        "How much military aid have allies delivered to Ukraine?"
+    )
     assert any("65 billion" in h.chunk.text for h in hits[:3])
     again = build_index(seed_folder, settings, index=ArticleIndex(settings, embedder=embedder))
     assert again.unchanged == 1 and again.chunks_embedded == 0
