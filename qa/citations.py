@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from qa.ingest import split_sentences  # the same sentence rules as the chunker
+
 MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
-# a stop followed by a non-space ("1.5", "U.S.-led") does not end a sentence
-_SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=[^\s\"'”’)]))+(?:[.!?]+[\"'”’)]*|\n|$)")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*|\d+(?:[.,]\d+)*")
 STOPWORDS = frozenset(
     """
@@ -108,7 +108,7 @@ def split_marked(text: str) -> list[tuple[str, tuple[int, ...]]]:
         pos = m.end()
     plain_parts.append(text[pos:])
     plain = "".join(plain_parts)
-    spans = [(m.start(), m.end()) for m in _SENTENCE.finditer(plain) if m.group().strip()]
+    spans = split_sentences(plain)
     cited: list[list[int]] = [[] for _ in spans]
     for at, numbers in marks:
         # a marker belongs to the last sentence that starts before it: "X happened. [1]" -> X
@@ -175,7 +175,7 @@ def _renumber(sentences: list[CheckedSentence]) -> CheckResult:
 
 def highlight_spans(quote: str, sentences: Sequence[str]) -> tuple[tuple[int, int], ...]:
     """Spans of ``quote``'s sentences that best match each citing answer sentence."""
-    spans = [(m.start(), m.end()) for m in _SENTENCE.finditer(quote) if m.group().strip()]
+    spans = split_sentences(quote)
     words = [content_words(quote[a:b]) for a, b in spans]
     found: set[tuple[int, int]] = set()
     for sentence in sentences:
@@ -185,8 +185,5 @@ def highlight_spans(quote: str, sentences: Sequence[str]) -> tuple[tuple[int, in
         scores = [len(target & w) for w in words]
         best = max(range(len(spans)), key=scores.__getitem__)
         if scores[best]:
-            a, b = spans[best]
-            while a < b and quote[a].isspace():
-                a += 1
-            found.add((a, b))
+            found.add(spans[best])
     return tuple(sorted(found))

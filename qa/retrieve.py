@@ -39,6 +39,8 @@ class RetrievalOptions:
     outlets: bool = True  # a named outlet is a hop ranked among its own passages
     dates: bool = True  # a named day or time ranks that day's articles of the hop first
     hops_first: bool = True  # every hop's best article enters the top-k before the rest
+    clauses: bool = True  # each mention is also ranked by the words that follow it
+    claims: bool = True  # each comma-separated claim of the question gets its best passage
 
 
 def rrf(rankings: Sequence[Sequence[str]], *, k: int = RRF_K) -> dict[str, float]:
@@ -95,10 +97,14 @@ class Hop:
 
 @dataclass(frozen=True)
 class Plan:
-    """What a question names: its hops in the order named, and how often each was named."""
+    """What a question names: its hops in the order named, how often each was named, what the
+    question says right after each mention ("the TechCrunch article *on Meta's GDPR ...*"),
+    and its separate claims ("which company ..., *is battling Epic Games in court*, ...")."""
 
     hops: tuple[Hop, ...] = ()
     counts: dict[Hop, int] = field(default_factory=dict)
+    clauses: dict[Hop, tuple[str, ...]] = field(default_factory=dict)
+    claims: tuple[str, ...] = ()
 
 
 def outlet_patterns(sources: Sequence[str]) -> list[tuple[re.Pattern[str], tuple[str, ...]]]:
@@ -151,14 +157,34 @@ def _times(text: str) -> list[str]:
     ]
 
 
+_STOP = frozenset(re.findall(r"\S+",
+    "a an and the of on in at to for from by with as is are was were be been has have had did "
+    "do does that this these those which who what whom whose both also not only but while "
+    "whereas than then after before between article articles report reports reported "
+    "published according suggest suggests indicate indicates discuss discussed regarding "
+    "about same day there any its it their his her he she they was",
+))
+_SPLIT = re.compile(r"[,;:?]|\s(?:and|while|whereas|but|or)\s", re.I)
+
+
+def _content_words(text: str) -> int:
+    return sum(1 for w in re.findall(r"[A-Za-z][\w'’-]+", text) if w.lower() not in _STOP)
+
+
+def _strip_dates(text: str) -> str:
+    return _TIME_RE.sub(" ", _DATE_RE.sub(" ", text))
+
+
 def plan_hops(
     question: str,
     patterns: Sequence[tuple[re.Pattern[str], tuple[str, ...]]],
     *,
     dates: bool = True,
+    min_words: int = 3,
 ) -> Plan:
     """Split a question into hops: one per outlet mention, each with the days and times named
-    between it and the next mention (those before the first mention go to the first hop)."""
+    between it and the next mention (those before the first mention go to the first hop), and
+    into claims: its comma- or conjunction-separated parts of at least ``min_words`` words."""
     spans: list[tuple[int, int, tuple[str, ...]]] = []
     taken = [False] * len(question)
     for pattern, sources in patterns:  # longest names first; a shorter one inside is skipped
@@ -167,24 +193,35 @@ def plan_hops(
                 spans.append((m.start(), m.end(), sources))
                 taken[m.start() : m.end()] = [True] * (m.end() - m.start())
     spans.sort()
-    if not spans and not dates:
-        return Plan()
+    masked = "".join(" " if t else ch for ch, t in zip(question, taken, strict=True))
+    claims = tuple(dict.fromkeys(
+        " ".join(part.split()) for part in _SPLIT.split(_strip_dates(masked))
+        if _content_words(part) >= min_words
+    ))
     bounds = [0] + [spans[i + 1][0] for i in range(len(spans) - 1)] + [len(question)]
-    hops = []
+    hops: list[Hop] = []
+    after: list[str] = []
     for i, sources in enumerate([s[2] for s in spans] or [()]):
         part = question[bounds[i] : bounds[i + 1]]
         days = tuple(_dates(part)) if dates else ()
         times = tuple(_times(part)) if dates else ()
         if sources or days or times:
             hops.append(Hop(sources, days, times))
+            end = spans[i + 1][0] if i + 1 < len(spans) else len(question)
+            text = " ".join(_strip_dates(masked[spans[i][1] : end] if spans else "").split())
+            after.append(text if _content_words(text) >= min_words else "")
     if dates:  # "on the same day": a hop without a day takes the day named just before it
         for i in range(1, len(hops)):
             if not hops[i].days and hops[i].times and hops[i - 1].days:
                 hops[i] = Hop(hops[i].sources, hops[i - 1].days, hops[i].times)
     counts: dict[Hop, int] = defaultdict(int)
-    for hop in hops:
+    clauses: dict[Hop, list[str]] = defaultdict(list)
+    for hop, text in zip(hops, after, strict=True):
         counts[hop] += 1
-    return Plan(tuple(dict.fromkeys(hops)), dict(counts))
+        if text:
+            clauses[hop].append(text)
+    return Plan(tuple(dict.fromkeys(hops)), dict(counts),
+                {h: tuple(v) for h, v in clauses.items()}, claims)
 
 
 # --- shaping the top-k (pure) -------------------------------------------------------------------
@@ -197,10 +234,12 @@ def assemble(
     *,
     top_k: int,
     per_article: int,
+    claim_rankings: Sequence[Sequence[int]] = (),
 ) -> list[int]:
-    """The final top-k: first the best passage of as many distinct articles as each hop was
-    named, hop by hop; then, round-robin over the hops and the overall ranking, the next best
-    passages, at most ``per_article`` from one article (relaxed when too few are left)."""
+    """The final top-k (pure). First the best passage of as many distinct articles as each hop
+    was named, hop by hop; then the best passage left for each claim; then, round-robin over
+    all those rankings and the overall one, the next best passages, at most ``per_article``
+    from one article (relaxed when too few are left)."""
     chosen: list[int] = []
     taken: set[int] = set()
     per: dict[str, int] = defaultdict(int)
@@ -220,7 +259,14 @@ def assemble(
                 take(i)
                 used_by_hop.add(article_of[i])
                 got += 1
-    queues = [list(r) for r, _c in hop_rankings] + [list(rest)]
+    for ranking in claim_rankings:
+        for i in ranking:
+            if len(chosen) >= top_k:
+                break
+            if i not in taken and per[article_of[i]] < per_article:
+                take(i)
+                break
+    queues = [list(r) for r, _c in hop_rankings] + [list(r) for r in claim_rankings] + [list(rest)]
     for cap in (per_article, top_k):
         pos = [0] * len(queues)
         while len(chosen) < top_k and any(p < len(q) for p, q in zip(pos, queues, strict=True)):
@@ -373,30 +419,64 @@ class Retriever:
                 return mask, first
         return mask, None
 
+    def _score_texts(self, texts: Sequence[str]) -> dict[str, list[tuple[np.ndarray, bool]]]:
+        """Each text's (scores, positive only) rankings: embedding (one batch) and BM25."""
+        out: dict[str, list[tuple[np.ndarray, bool]]] = {t: [] for t in texts}
+        if self.options.vector:
+            for text, sims in zip(texts, self.vector_scores_many(texts), strict=True):
+                out[text].append((sims, False))
+        if self.options.keyword:
+            for text in texts:
+                out[text].append((self.keyword_scores(text), True))
+        return out
+
+    def vector_scores_many(self, texts: Sequence[str]) -> np.ndarray:
+        """Cosine similarity of every passage to each text, one row per text."""
+        vectors = np.asarray(self.index.embedder.get_text_embedding_batch(list(texts)),
+                             dtype=np.float32)
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return vectors @ self._matrix.T
+
     def retrieve(self, question: str, *, top_k: int | None = None) -> list[ScoredChunk]:
-        """The passages for a question, best first, every named hop represented."""
+        """The passages for a question, best first, every named hop and claim represented."""
         if not self._chunks or not question.strip():
             return []
         opts = self.options
-        vec = self.vector_scores(question) if opts.vector else None
-        kw = self.keyword_scores(question) if opts.keyword else None
-        scores = [(s, positive) for s, positive in ((vec, False), (kw, True)) if s is not None]
-        plan = plan_hops(question, self._meta["patterns"] if opts.outlets else [], dates=opts.dates)
-        overall = self._ranked(scores, None)
-        hop_rankings = []
+        plan = plan_hops(question, self._meta["patterns"] if opts.outlets else [],
+                         dates=opts.dates)
+        clauses = {h: c for h, c in plan.clauses.items() if opts.clauses}
+        claims = plan.claims if opts.claims else ()
+        texts = list(dict.fromkeys([question, *(t for c in clauses.values() for t in c),
+                                    *claims]))
+        scores = self._score_texts(texts)
+        full = scores[question]
+        hop_rankings: list[tuple[list[int], int]] = []
+        masks = []
         for hop in plan.hops:
             mask, first = self._hop_mask(hop)
             if mask is None and first is None:
                 continue
-            ranking = self._ranked(scores, mask, first)
-            hop_rankings.append((ranking, plan.counts[hop] if opts.hops_first else 0))
+            masks.append(mask)
+            count = plan.counts[hop] if opts.hops_first else 0
+            own = clauses.get(hop, ())
+            if own and len(own) == count:  # one ranking per mention, each by its own words
+                hop_rankings += [(self._ranked(full + scores[t], mask, first), 1) for t in own]
+            else:
+                extra = [r for t in own for r in scores[t]]
+                hop_rankings.append((self._ranked(full + extra, mask, first), count))
+        named = [m for m in masks if m is not None]
+        claim_mask = np.logical_or.reduce(named) if named else None
+        claim_rankings = [self._ranked(full + scores[c], claim_mask) for c in claims]
         rows = assemble(
             hop_rankings,
-            overall,
+            self._ranked(full, None),
             self._meta["article"],
             top_k=top_k or opts.top_k,
             per_article=opts.per_article,
+            claim_rankings=claim_rankings,
         )
+        vec = full[0][0] if opts.vector else None
+        kw = full[-1][0] if opts.keyword else None
         n = len(rows)
         return [
             ScoredChunk(

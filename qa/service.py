@@ -119,6 +119,23 @@ class QAService:
                 on_text(item)
         raise AssertionError("stream ended without an Answer")  # pragma: no cover
 
+    def warm_up(self) -> threading.Thread:
+        """Load the embedder and keyword index and start the local LLM in the background,
+        so the first person to ask does not wait for model loads."""
+
+        def work() -> None:
+            try:
+                self.retriever.warm()
+                _ = self.llm
+                if self._server is not None:
+                    self._server.ensure_running()
+            except Exception:  # noqa: BLE001 - a failed warm-up resurfaces on the first question
+                pass
+
+        thread = threading.Thread(target=work, name="qa-warm-up", daemon=True)
+        thread.start()
+        return thread
+
     def close(self) -> None:
         """Stop the local LLM server if this service started one."""
         if self._server is not None:

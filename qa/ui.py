@@ -1,0 +1,463 @@
+"""The chat window: a Gradio Blocks face over ``QAService`` that only renders what it returns.
+
+``build_app`` lays out the chat, the source panel and the index tab; ``serve`` builds the
+service, queues questions one at a time (one local model) and launches on QA_UI_HOST:PORT.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from qa.config import Settings
+from qa.errors import ConfigError, QAError
+from qa.models import Answer
+from qa.service import QAService
+
+UPLOAD_TYPES = [".txt", ".md", ".html", ".htm", ".json", ".jsonl"]
+UPLOADS = "qa-uploads"  # folder of uploaded files inside the library folder
+_ORIGIN = ".origin"  # hidden file in the library folder: the folder it mirrors
+ASK_HINT = "Ask a question and press Enter"
+_MARKERS = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+
+CSS = """
+.qa-title h1 {margin-bottom: 0}
+.qa-title p {margin-top: 2px; color: var(--body-text-color-subdued)}
+#qa-sources {max-height: 640px; overflow-y: auto; padding-right: 4px}
+.qa-panel-head {font-weight: 600; margin: 2px 0 8px}
+.qa-src {display: flex; gap: 8px; border: 1px solid var(--border-color-primary);
+  border-radius: 8px; padding: 10px 12px; margin-bottom: 10px; text-align: left;
+  background: var(--background-fill-secondary); scroll-margin-top: 8px; transition: box-shadow .3s}
+.qa-body {flex: 1; min-width: 0}
+.qa-src.qa-flash {box-shadow: 0 0 0 3px var(--color-accent)}
+.qa-src-head {font-weight: 600; line-height: 1.35}
+.qa-src-head a {color: inherit; margin: 0; padding: 0}
+.qa-num {flex: none; color: var(--color-accent); font-weight: 700; line-height: 1.35}
+.qa-meta {font-size: .85em; color: var(--body-text-color-subdued); margin: 2px 0 6px}
+.qa-quote {font-size: .92em; line-height: 1.5; margin: 0 !important; padding: 0 0 0 10px !important;
+  border-left: 3px solid var(--border-color-primary); white-space: pre-wrap}
+.qa-quote mark, .qa-legend mark {background: #fde68a; color: #1f2937; padding: 0 2px;
+  border-radius: 3px}
+.qa-note {font-size: .9em; color: var(--body-text-color-subdued); margin: 6px 0}
+.qa-warn {border-left: 3px solid #dc2626; padding: 6px 10px; margin-bottom: 10px;
+  background: rgba(220, 38, 38, .06); font-size: .9em}
+.qa-unsupported {text-decoration: underline wavy #dc2626; text-underline-offset: 3px}
+.qa-refusal {border-left: 3px solid #d97706; padding-left: 10px; font-style: italic}
+.qa-cite {text-decoration: none; font-weight: 600; color: var(--color-accent) !important}
+details.qa-older > summary {cursor: pointer; color: var(--body-text-color-subdued); margin: 8px 0}
+.qa-welcome {max-width: 720px; margin: 24px auto; padding: 24px 28px; border-radius: 12px;
+  border: 1px dashed var(--border-color-primary); background: var(--background-fill-secondary)}
+.qa-welcome code {font-size: .95em}
+#qa-stats table {width: auto; border-collapse: collapse}
+#qa-stats th, #qa-stats td {border: 1px solid var(--border-color-primary); padding: 6px 14px}
+#qa-stats th {background: var(--background-fill-secondary); font-weight: 600}
+"""
+
+# Clicking [n] in an answer brings that source into view (and opens it if it is folded away).
+HEAD = """<script>
+document.addEventListener("click", (event) => {
+  const link = event.target.closest && event.target.closest('a[href^="#src-"]');
+  if (!link) return;
+  const target = document.getElementById(link.getAttribute("href").slice(1));
+  if (!target) return;
+  event.preventDefault();
+  event.stopPropagation();
+  const folded = target.closest("details");
+  if (folded) folded.open = true;
+  target.scrollIntoView({behavior: "smooth", block: "nearest"});
+  target.classList.add("qa-flash");
+  setTimeout(() => target.classList.remove("qa-flash"), 1600);
+}, true);
+</script>"""
+
+
+# --- rendering (pure) ---------------------------------------------------------------------------
+
+
+def render_answer(answer: dict[str, Any], turn: int) -> str:
+    """Chat markdown for a finished answer: [n] become links, unsupported sentences marked."""
+    if answer["refused"]:
+        return f'<div class="qa-refusal"><b>No answer.</b> {html.escape(answer["text"])}</div>'
+    text = answer["text"]
+    for sentence in answer["unsupported"]:
+        text = text.replace(
+            sentence, f'<span class="qa-unsupported" title="No passage supports this sentence">'
+            f"{sentence}</span>⚠", 1)
+
+    def link(m: re.Match[str]) -> str:
+        numbers = re.split(r"\s*[,;]\s*", m.group(1))
+        return "".join(f'<a class="qa-cite" href="#src-{turn}-{n}">[{n}]</a>' for n in numbers)
+
+    text = _MARKERS.sub(link, text)
+    if answer["unsupported"]:
+        text += "\n\n<small>⚠ Underlined sentences are not supported by any cited passage.</small>"
+    return text
+
+
+def _highlighted(quote: str, spans: Sequence[Sequence[int]]) -> str:
+    merged: list[list[int]] = []
+    for start, end in sorted((int(a), int(b)) for a, b in spans):
+        if merged and not quote[merged[-1][1]:start].strip():  # touching or only spaces apart
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    out, pos = [], 0
+    for start, end in merged:
+        out += [html.escape(quote[pos:start]), f"<mark>{html.escape(quote[start:end])}</mark>"]
+        pos = end
+    out.append(html.escape(quote[pos:]))
+    return "".join(out).strip()
+
+
+def _source_card(c: dict[str, Any], turn: int) -> str:
+    title = html.escape(c["title"] or c["path"] or "Untitled")
+    if c["url"].startswith(("http://", "https://")):
+        title = f'<a href="{html.escape(c["url"])}" target="_blank" rel="noopener">{title}</a>'
+    meta = " · ".join(html.escape(x) for x in (c["source"], c["published_at"][:10], c["path"])
+                      if x)
+    return (f'<article class="qa-src" id="src-{turn}-{c["number"]}">'
+            f'<span class="qa-num">[{c["number"]}]</span><div class="qa-body">'
+            f'<div class="qa-src-head">{title}</div><div class="qa-meta">{meta}</div>'
+            f'<blockquote class="qa-quote">{_highlighted(c["quote"], c["highlights"])}'
+            "</blockquote></div></article>")
+
+
+def _turn_sources(answer: dict[str, Any], turn: int) -> str:
+    if answer["refused"]:
+        return '<p class="qa-note">No passage answers this question, so nothing is cited.</p>'
+    parts = []
+    if answer["unsupported"]:
+        items = "".join(f"<li>{html.escape(s)}</li>" for s in answer["unsupported"])
+        parts.append(f'<div class="qa-warn">Not supported by any passage:<ul>{items}</ul></div>')
+    parts += [_source_card(c, turn) for c in answer["citations"]]
+    if not answer["citations"]:
+        parts.append('<p class="qa-note">This answer cites no passage.</p>')
+    return "".join(parts)
+
+
+def render_sources(turns: Sequence[dict[str, Any]]) -> str:
+    """The source panel: the latest answer's passages, earlier answers' folded below."""
+    answered = [(i, t) for i, t in enumerate(turns, start=1) if t.get("answer")]
+    if not answered:
+        return ('<div class="qa-panel-head">Sources</div><p class="qa-note">The passages an '
+                "answer cites appear here, with the cited words <mark>highlighted</mark>. "
+                "Click a number like [1] in an answer to jump to its passage.</p>")
+    (last_no, last), older = answered[-1], answered[:-1]
+    parts = [f'<div class="qa-panel-head">Sources for “{html.escape(last["question"])}”</div>',
+             _turn_sources(last["answer"], last_no)]
+    for no, turn in reversed(older):
+        parts.append(f'<details class="qa-older"><summary>Sources for “'
+                     f'{html.escape(turn["question"])}”</summary>'
+                     f"{_turn_sources(turn['answer'], no)}</details>")
+    return "".join(parts)
+
+
+def render_chat(turns: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
+    """Chatbot messages for the finished and pending turns."""
+    messages = []
+    for no, turn in enumerate(turns, start=1):
+        messages.append({"role": "user", "content": turn["question"]})
+        if turn.get("answer"):
+            messages.append({"role": "assistant", "content": render_answer(turn["answer"], no)})
+        elif turn.get("error"):
+            messages.append({"role": "assistant", "content": f"⚠ {html.escape(turn['error'])}"})
+    return messages
+
+
+def index_summary(service: QAService) -> tuple[str, str, bool]:
+    """A headline line and a table on the index, and whether it holds anything to answer from."""
+    try:
+        stats = service.stats()
+    except QAError as exc:
+        return f"The index cannot be read: {exc}", f"⚠ The index cannot be read: {exc}", False
+    where = service.settings.chroma_url or str(service.settings.index_dir)
+    if not stats.chunks:
+        return "The index is empty.", f"The index at `{where}` is empty.", False
+    source = stats.source or "?"
+    lib = library_dir(service.settings)
+    if Path(source) == lib.resolve():
+        origin = _read_origin(lib)
+        source = f"{origin} + uploaded files" if origin else "uploaded files"
+    built = stats.built_at.replace("T", " ").replace("+00:00", " UTC") or "unknown"
+    plural = {"a": "s" * (stats.articles != 1), "c": "s" * (stats.chunks != 1)}
+    line = (f"{stats.articles} article{plural['a']} · {stats.chunks} passage{plural['c']} · "
+            f"built {built}")
+    table = ("| Articles | Passages | Last built | Built from | Index |\n|---|---|---|---|---|\n"
+             f"| **{stats.articles}** | **{stats.chunks}** | {built} | `{source}` | `{where}` |")
+    return line, table, True
+
+
+def welcome_html(settings: Settings) -> str:
+    root = html.escape(str(settings.articles_root.resolve()))
+    index = "" if settings.index_dir == Settings.model_fields["index_dir"].default else \
+        f" --index {html.escape(str(settings.index_dir))}"
+    return (
+        '<div class="qa-welcome"><h2>Welcome: no articles yet</h2>'
+        "<p>Answers come only from news articles you add, each sentence citing its passage. "
+        "Add some articles first (text, Markdown, HTML or JSON files):</p><ul>"
+        f"<li>in a terminal: <code>qa index path/to/articles{index}</code>, then reload this "
+        "page; or</li>"
+        f"<li>open the <b>Index</b> tab and rebuild from a folder under <code>{root}</code>, "
+        "or upload article files.</li></ul></div>"
+    )
+
+
+# --- index management -----------------------------------------------------------------------
+
+
+def resolve_under_root(text: str, root: Path) -> Path:
+    """The folder or file ``text`` names (relative to ``root``); refused unless under ``root``."""
+    if not text.strip():
+        raise ConfigError("enter a folder to rebuild from")
+    base = root.resolve()
+    path = (base / Path(text.strip()).expanduser()).resolve()
+    if not path.is_relative_to(base):
+        raise ConfigError(f"{text.strip()} is outside {base} (QA_ARTICLES_ROOT); refused")
+    if not path.exists():
+        raise ConfigError(f"{path} does not exist")
+    return path
+
+
+def library_dir(settings: Settings) -> Path:
+    """Where uploads are kept, beside the index folder: ``indexes/default-uploads``."""
+    return settings.index_dir.parent / f"{settings.index_dir.name}-uploads"
+
+
+def _read_origin(lib: Path) -> str:
+    try:
+        return (lib / _ORIGIN).read_text().strip()
+    except OSError:
+        return ""
+
+
+def stage_uploads(files: Sequence[str], *, settings: Settings, source: str) -> Path:
+    """A folder that mirrors the indexed source (by symlinks) plus every upload so far.
+
+    ``QAService.ingest`` makes the index mirror a folder, so uploads are added by ingesting
+    this folder: the source's files keep their relative paths (and ids), uploads get new ones.
+    """
+    lib = library_dir(settings)
+    lib.mkdir(parents=True, exist_ok=True)
+    if source and Path(source) == lib.resolve():
+        origin = _read_origin(lib)
+    else:  # built from elsewhere since: earlier uploads left the index, start over
+        origin = source
+        shutil.rmtree(lib / UPLOADS, ignore_errors=True)
+    if origin and not Path(origin).exists():
+        raise ConfigError(f"the index was built from {origin}, which is gone; rebuild first")
+    for entry in lib.iterdir():
+        if entry.name not in (UPLOADS, _ORIGIN):
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+    if origin and Path(origin).is_file():
+        (lib / Path(origin).name).symlink_to(origin)
+    elif origin:
+        for file in Path(origin).rglob("*"):
+            rel = file.relative_to(origin)
+            if file.is_file() and not any(p.startswith(".") for p in rel.parts) \
+                    and rel.parts[0] != UPLOADS:
+                (lib / rel).parent.mkdir(parents=True, exist_ok=True)
+                (lib / rel).symlink_to(file)
+    batch = lib / UPLOADS / time.strftime("%Y%m%d-%H%M%S")
+    batch.mkdir(parents=True, exist_ok=True)
+    for name in files:
+        shutil.copy(name, batch / Path(name).name)
+    (lib / _ORIGIN).write_text(origin)
+    return lib
+
+
+# --- the app ------------------------------------------------------------------------------------
+
+
+def build_app(service: QAService, settings: Settings) -> gr.Blocks:
+    """The Blocks app: chat + sources, the index tab, and the ``/ask`` API endpoint."""
+    line, table, has_articles = index_summary(service)
+
+    with gr.Blocks(title="Article Q&A", analytics_enabled=False) as app:
+        with gr.Row(elem_classes="qa-title"):
+            header = gr.Markdown(f"# Article Q&A\n{line}")
+        with gr.Tabs():
+            with gr.Tab("Ask", id="ask"):
+                welcome = gr.HTML(welcome_html(settings), visible=not has_articles)
+                with gr.Row(equal_height=False, visible=has_articles) as chat_row:
+                    with gr.Column(scale=3):
+                        chat = gr.Chatbot(
+                            label="Answers", height=560, buttons=["copy"],
+                            feedback_options=None, elem_id="qa-chat",
+                            placeholder="Ask about the indexed news articles. Every sentence of "
+                                        "an answer cites its passage, like [1].",
+                        )
+                        with gr.Row():
+                            question = gr.Textbox(
+                                show_label=False, scale=5, autofocus=True, elem_id="qa-question",
+                                placeholder=ASK_HINT, max_lines=4)
+                            ask_btn = gr.Button("Ask", variant="primary", scale=1, min_width=80)
+                            clear_btn = gr.Button("New chat", scale=1, min_width=80)
+                    with gr.Column(scale=2):
+                        sources = gr.HTML(render_sources([]), elem_id="qa-sources")
+            with gr.Tab("Index", id="index"):
+                with gr.Row(equal_height=False):
+                    stats_md = gr.Markdown(table, elem_id="qa-stats")
+                    refresh_btn = gr.Button("Refresh", size="sm", scale=0, min_width=90)
+                status = gr.Markdown(elem_id="qa-status")
+                with gr.Row(equal_height=False):
+                    with gr.Column():
+                        gr.Markdown("### Rebuild from a folder\nThe index will mirror the folder:"
+                                    " new and changed articles are embedded, missing ones removed."
+                                    " Questions are answered from the current index meanwhile.")
+                        folder = gr.Textbox(
+                            label=f"Folder or .json file under {settings.articles_root.resolve()}",
+                            placeholder="articles/")
+                        rebuild_btn = gr.Button("Rebuild", variant="primary")
+                    with gr.Column():
+                        gr.Markdown("### Add article files\nUploaded files (.txt .md .html "
+                                    ".json .jsonl) are added to what the index already holds.")
+                        uploads = gr.File(label="Article files", file_count="multiple",
+                                          file_types=UPLOAD_TYPES, type="filepath", height=150)
+                        add_btn = gr.Button("Add to index", variant="primary")
+
+        turns = gr.State([])
+        pending = gr.State("")
+
+        # --- chat ------------------------------------------------------------------------
+        def start(text: str, state: list[dict[str, Any]]) -> tuple[Any, ...]:
+            if not text.strip():
+                return gr.skip(), gr.skip(), gr.skip(), "", gr.skip()
+            state = [*state, {"question": text.strip()}]
+            waiting = gr.update(value="", interactive=False, placeholder="Answering…")
+            return waiting, state, render_chat(state), text.strip(), gr.update(interactive=False)
+
+        def respond(text: str, state: list[dict[str, Any]]) -> Iterator[tuple[Any, Any, Any]]:
+            if not text:
+                return
+            history = [(t["question"], t["answer"]["text"]) for t in state if t.get("answer")]
+            messages = render_chat(state)
+            streamed = ""
+            try:
+                for item in service.stream(text, history=history):
+                    if isinstance(item, Answer):
+                        state[-1] = {**state[-1], "answer": item.to_dict()}
+                        break
+                    streamed += item
+                    yield gr.skip(), [*messages, {"role": "assistant", "content": streamed}], \
+                        gr.skip()
+            except QAError as exc:
+                state[-1] = {**state[-1], "error": str(exc)}
+            yield state, render_chat(state), render_sources(state)
+
+        start_args = {"fn": start, "inputs": [question, turns],
+                      "outputs": [question, turns, chat, pending, ask_btn], "queue": False}
+        ready = {"fn": lambda: (gr.update(interactive=True, placeholder=ASK_HINT),
+                                gr.update(interactive=True)),
+                 "outputs": [question, ask_btn], "queue": False, "api_visibility": "private"}
+        respond_args = {"fn": respond, "inputs": [pending, turns],
+                        "outputs": [turns, chat, sources], "concurrency_id": "llm",
+                        "show_progress": "minimal", "api_visibility": "private"}
+        for trigger in (question.submit, ask_btn.click):
+            trigger(**start_args, api_visibility="private").then(**respond_args).then(**ready)
+        for trigger in (clear_btn.click, chat.clear):
+            trigger(lambda: ([], [], render_sources([])), outputs=[turns, chat, sources],
+                    queue=False, api_visibility="private")
+
+        # --- index -----------------------------------------------------------------------
+        def refreshed(message: str = "") -> tuple[Any, ...]:
+            text, details, ok = index_summary(service)
+            return (message, details, f"# Article Q&A\n{text}", gr.update(visible=not ok),
+                    gr.update(visible=ok))
+
+        index_outputs = [status, stats_md, header, welcome, chat_row]
+
+        def rebuild(text: str, progress: gr.Progress = gr.Progress(track_tqdm=True)  # noqa: B008
+                    ) -> tuple[Any, ...]:
+            try:
+                path = resolve_under_root(text, settings.articles_root)
+                progress(0, desc=f"Reading {path.name}")
+                report = service.ingest(path)
+            except QAError as exc:
+                return refreshed(f"⚠ {exc}")
+            return refreshed(f"Rebuilt from `{path}`: {report.summary()}")
+
+        def add_files(files: list[str] | None,
+                      progress: gr.Progress = gr.Progress(track_tqdm=True)  # noqa: B008
+                      ) -> tuple[Any, ...]:
+            if not files:
+                return refreshed("⚠ Choose one or more article files first.")
+            count = f"{len(files)} file{'s' * (len(files) != 1)}"
+            try:
+                lib = stage_uploads(files, settings=settings, source=service.stats().source)
+                progress(0, desc=f"Adding {count}")
+                report = service.ingest(lib)
+            except (QAError, OSError) as exc:
+                return refreshed(f"⚠ {exc}")
+            return refreshed(f"Added {count}: {report.summary()}")
+
+        building = {"outputs": index_outputs, "concurrency_id": "index", "show_progress_on": status}
+        rebuild_btn.click(rebuild, inputs=folder, api_name="rebuild", **building)
+        folder.submit(rebuild, inputs=folder, api_visibility="private", **building)
+        add_btn.click(add_files, inputs=uploads, api_name="add_files", **building)
+        refresh_btn.click(refreshed, outputs=index_outputs, api_name="stats", queue=False)
+        app.load(refreshed, outputs=index_outputs, queue=False, api_visibility="private")
+
+        # --- API -------------------------------------------------------------------------
+        def ask(question: str) -> dict[str, Any]:
+            """Answer a question from the indexed articles: text with [n] markers, citations."""
+            try:
+                return api_answer(service.ask(question))
+            except QAError as exc:
+                raise gr.Error(str(exc)) from None
+
+        gr.api(ask, api_name="ask", concurrency_id="llm")
+    return app
+
+
+def api_answer(answer: Answer) -> dict[str, Any]:
+    """``Answer.to_dict()`` for the ``/ask`` endpoint; a citation's ``path`` is ``article_path``.
+
+    gradio_client downloads every dict holding a "path" string as a file, so none may.
+    """
+    data = answer.to_dict()
+    data["citations"] = [{("article_path" if k == "path" else k): v for k, v in c.items()}
+                         for c in data["citations"]]
+    return data
+
+
+def _auth(value: str | None) -> tuple[str, str] | None:
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise ConfigError("QA_UI_AUTH must look like user:password")
+    return user, password
+
+
+def launch(app: gr.Blocks, settings: Settings) -> str:
+    """Queue questions one at a time and start the server in the background; return its URL."""
+    app.queue(default_concurrency_limit=1)
+    try:
+        app.launch(server_name=settings.ui_host, server_port=settings.ui_port,
+                   auth=_auth(settings.ui_auth), prevent_thread_lock=True, quiet=True,
+                   show_error=True, css=CSS, head=HEAD, footer_links=["api"],
+                   theme=gr.themes.Soft(primary_hue="blue"))
+    except OSError as exc:
+        raise ConfigError(f"cannot serve on {settings.ui_host}:{settings.ui_port}: "
+                          f"{str(exc).split('. ')[0]} (QA_UI_HOST, QA_UI_PORT)") from None
+    return str(app.local_url)
+
+
+def serve(settings: Settings) -> None:
+    """Build the service and the app, print the URL, and serve until interrupted."""
+    service = QAService(settings)
+    try:
+        app = build_app(service, settings)
+        url = launch(app, settings)
+        service.warm_up()  # models load while the page opens, not on the first question
+        print(f"article-qa: the chat window is at {url} (Ctrl+C stops it)", flush=True)
+        app.block_thread()
+    finally:
+        service.close()

@@ -1,0 +1,262 @@
+"""The chat window, driven as another program and as a person would: gradio_client and Chromium.
+
+One app is served from this process over a temporary index of the seed article, with the real
+local LLM; ``python app.py`` is run as a subprocess for the first-run screen and its errors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qa.config import Settings
+from qa.errors import ConfigError
+from qa.service import QAService
+from qa.ui import build_app, launch, render_answer, render_sources, resolve_under_root
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from gradio_client import Client, handle_file
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+SEED = SHARED / "seed" / "nato-ukraine-stoltenberg.txt"
+ARTIFACTS = REPO / "tests" / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+SLOW = 600_000  # ms: an answer on two shared CPU cores can take minutes
+
+OTHER_STORY = (
+    "Springfield Council Approves River Bridge\n"
+    "The Springfield city council voted seven to two on Thursday to build a new bridge over the "
+    "river, ending a debate that had lasted three years. Construction is expected to start next "
+    "spring and to cost about forty million dollars, according to the mayor's office.\n"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """QA_ARTICLES_ROOT for the app: one folder of articles holding the seed article."""
+    root = tmp_path_factory.mktemp("root")
+    (root / "articles").mkdir()
+    shutil.copy(SEED, root / "articles" / SEED.name)
+    return root
+
+
+@pytest.fixture(scope="module")
+def served(root: Path) -> Iterator[tuple[str, QAService]]:
+    """The app on a free loopback port over a fresh index of the seed article."""
+    settings = Settings.load(index_dir=root.parent / "index", articles_root=root,
+                             ui_host="127.0.0.1", ui_port=free_port())
+    service = QAService(settings)
+    service.ingest(root / "articles")
+    app = build_app(service, settings)
+    url = launch(app, settings)
+    try:
+        yield url, service
+    finally:
+        app.close()
+        service.close()
+
+
+@pytest.fixture(scope="module")
+def client(served: tuple[str, QAService]) -> Client:
+    return Client(served[0], verbose=False)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is missing: apt-get install -y chromium (see `make browser`)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+# --- rendering (pure) ---------------------------------------------------------------------------
+
+
+def answer_dict(**overrides: Any) -> dict[str, Any]:
+    base = {"question": "q", "text": "Stoltenberg spoke at Ramstein [1]. He liked cake.",
+            "refused": False, "unsupported": ["He liked cake."], "citations": [{
+                "number": 1, "title": "NATO <b>news</b>", "source": "VOA",
+                "published_at": "2023-04-21T00:00:00", "url": "javascript:alert(1)",
+                "path": "a.txt",
+                "quote": "He spoke at Ramstein. Then left.", "start": 0, "end": 32,
+                "highlights": [[0, 21]]}]}
+    return {**base, **overrides}
+
+
+def test_answer_links_markers_and_marks_unsupported_sentences() -> None:
+    shown = render_answer(answer_dict(), turn=3)
+    assert '<a class="qa-cite" href="#src-3-1">[1]</a>' in shown
+    assert '<span class="qa-unsupported"' in shown and "He liked cake.</span>" in shown
+    refused = render_answer(answer_dict(refused=True, text="Not here.", citations=[]), turn=1)
+    assert "qa-refusal" in refused and "Not here." in refused
+
+
+def test_source_panel_escapes_highlights_and_anchors() -> None:
+    panel = render_sources([{"question": "Where?", "answer": answer_dict()}])
+    assert 'id="src-1-1"' in panel
+    assert "<mark>He spoke at Ramstein.</mark> Then left." in panel
+    assert "NATO &lt;b&gt;news&lt;/b&gt;" in panel and "javascript:" not in panel
+    assert "VOA · 2023-04-21 · a.txt" in panel
+    assert "He liked cake." in panel  # listed as unsupported
+
+
+def test_rebuild_path_must_be_under_root(tmp_path: Path) -> None:
+    (tmp_path / "articles").mkdir()
+    assert resolve_under_root("articles", tmp_path) == (tmp_path / "articles").resolve()
+    for outside in ("/etc", "../", "articles/../../"):
+        with pytest.raises(ConfigError, match="outside"):
+            resolve_under_root(outside, tmp_path)
+    (tmp_path / "escape").symlink_to("/etc")
+    with pytest.raises(ConfigError, match="outside"):
+        resolve_under_root("escape", tmp_path)
+
+
+# --- the running app ----------------------------------------------------------------------------
+
+
+@pytest.mark.llm
+def test_ask_endpoint_returns_a_cited_answer(client: Client) -> None:
+    result = client.predict("How much support have NATO allies delivered to Ukraine since "
+                            "March 2022?", api_name="/ask")
+    print(f"\n/ask answered in {result['seconds']:.1f}s: {result['text']}")
+    assert not result["refused"], result
+    assert set(result) >= {"text", "citations", "refused", "unsupported"}
+    assert "150 billion" in result["text"]
+    assert any("150 billion euros" in c["quote"] for c in result["citations"]), result
+    assert result["citations"][0]["article_path"] == SEED.name
+    assert all(f"[{c['number']}]" in result["text"] for c in result["citations"])
+
+
+@pytest.mark.llm
+def test_browser_streams_an_answer_and_shows_its_source(served: tuple[str, QAService],
+                                                        browser: Any) -> None:
+    url = served[0]
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    outside: list[str] = []
+    page.on("request", lambda r: outside.append(r.url)
+            if not r.url.startswith(("http://127.0.0.1", "data:", "blob:")) else None)
+    page.goto(url)
+    box = page.locator("#qa-question textarea")
+    box.wait_for(timeout=60_000)
+    page.evaluate("""() => {
+      window.__qa = {};
+      document.querySelector('#qa-question textarea').addEventListener('keydown', (e) => {
+        if (e.key === 'Enter') window.__qa.enter = performance.now();
+      }, true);
+      new MutationObserver(() => {
+        const bot = document.querySelector('[data-testid="bot"]');
+        if (window.__qa.enter && !window.__qa.first && bot && bot.innerText.trim())
+          window.__qa.first = performance.now();
+      }).observe(document.body, {subtree: true, childList: true, characterData: true});
+    }""")
+    box.fill("Where did Stoltenberg speak to reporters on Friday?")
+    started = time.perf_counter()
+    box.press("Enter")
+    page.wait_for_function("window.__qa.first", timeout=SLOW, polling=50)
+    first_words = page.evaluate("window.__qa.first - window.__qa.enter") / 1000
+    head = page.locator("#qa-sources .qa-panel-head", has_text="Sources for")
+    head.wait_for(timeout=SLOW)
+    total = time.perf_counter() - started
+
+    answer = page.locator('[data-testid="bot"]').last.inner_text()
+    print(f"\nEnter -> first streamed words {first_words:.2f}s, full answer {total:.1f}s: "
+          f"{answer}")
+    assert "Ramstein" in answer
+    card = page.locator("#qa-sources .qa-src").first
+    assert "Ramstein" in card.inner_text()
+    assert any("Ramstein" in m for m in card.locator("mark").all_inner_texts())
+    cite = page.locator("#qa-chat a.qa-cite").first  # [n] brings its source into view
+    cite.click()
+    page.locator(f"#qa-sources {cite.get_attribute('href')}.qa-flash").wait_for(timeout=5000)
+    assert card.is_visible() and len(page.context.pages) == 1  # no new tab opened
+    assert not outside, f"the page reached beyond loopback: {outside}"
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "ui.png"), full_page=True)
+    (ARTIFACTS / "ui-timing.json").write_text(json.dumps(
+        {"enter_to_first_words_s": round(first_words, 2), "enter_to_answer_s": round(total, 1),
+         "answer": answer}, indent=1))
+    page.close()
+
+
+def test_index_tab_refuses_folders_outside_the_root(client: Client, root: Path) -> None:
+    status, *_ = client.predict("/etc", api_name="/rebuild")
+    assert "outside" in status and "QA_ARTICLES_ROOT" in status
+    status, *_ = client.predict("../", api_name="/rebuild")
+    assert "outside" in status
+    status, stats, *_ = client.predict("articles", api_name="/rebuild")  # under the root: ok
+    assert "unchanged 1" in status and stats.startswith("| Articles") and "| **1** |" in stats
+
+
+def test_uploaded_files_are_added_to_the_index(client: Client, served: tuple[str, QAService],
+                                               tmp_path: Path) -> None:
+    story = tmp_path / "springfield-bridge.txt"
+    story.write_text(OTHER_STORY)
+    status, stats, *_ = client.predict([handle_file(str(story))], api_name="/add_files")
+    assert "Added 1 file:" in status and "added 1" in status and "unchanged 1" in status
+    assert "| **2** |" in stats and "uploaded files" in stats
+    assert served[1].stats().articles == 2
+
+
+# --- python app.py ------------------------------------------------------------------------------
+
+
+def run_app(env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, str(REPO / "app.py")], cwd=REPO, text=True,
+                            env={**os.environ, **env}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+
+
+@pytest.mark.server
+def test_empty_index_shows_a_first_run_screen(tmp_path: Path, browser: Any) -> None:
+    port = free_port()
+    proc = run_app({"QA_INDEX_DIR": str(tmp_path / "empty"), "QA_UI_PORT": str(port),
+                    "QA_ARTICLES_ROOT": str(tmp_path)})
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert f"http://127.0.0.1:{port}/" in line, line + (proc.stderr.read() if proc.stderr
+                                                          else "")
+        page = browser.new_page(viewport={"width": 1200, "height": 700})
+        page.goto(f"http://127.0.0.1:{port}/")
+        welcome = page.locator(".qa-welcome")
+        welcome.wait_for(timeout=60_000)
+        assert "qa index" in welcome.inner_text() and "Index" in welcome.inner_text()
+        assert not page.locator("#qa-question textarea").is_visible()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "first-run.png"))
+        page.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.mark.server
+def test_app_py_turns_a_bad_setting_into_one_line() -> None:
+    proc = run_app({"QA_UI_PORT": "not-a-port"})
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert err.strip().count("\n") == 0 and "QA_UI_PORT" in err, err
