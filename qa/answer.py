@@ -147,7 +147,10 @@ def finish(
 ) -> Answer:
     """Check the model's markers against the passages and build the ``Answer``."""
     elapsed = time.perf_counter() - started
-    if is_refusal(raw, prompts.refusal_text):
+    refusal = prompts.refusal_text
+    if refusal in raw and raw.replace(refusal, "").strip(" []0123456789\n"):
+        raw = raw.replace(refusal, "")  # an answer with a stray refusal line is an answer
+    if is_refusal(raw, refusal):
         # a hedge plus a supported claim is still an answer; a bare decline is a refusal
         checked = check_citations(raw, [p.chunk.embed_text() for p in passages])
         if not any(s.cited for s in checked.sentences):

@@ -172,11 +172,16 @@ class OpenAICompatibleLLM:
         if not finished:
             # llama_cpp.server fails a streamed request after its 200 header (e.g. a prompt
             # longer than n_ctx) by ending the stream early: without this, an empty answer.
-            where = f"; {self.server.log_path}: {self.server.log_error()}" if self.server else ""
             raise LLMError(
                 f"the LLM at {self.base_url} ended its answer early (is the prompt plus "
-                f"max_tokens longer than its context window?){where}"
+                f"max_tokens longer than its context window?){self._server_note()}"
             )
+
+    def _server_note(self) -> str:
+        """Where a local server says what went wrong; remote servers keep their logs."""
+        if self.server is None:
+            return ""
+        return f"; {self.server.log_path}: {self.server.log_error()}"
 
     def complete(
         self,
@@ -196,7 +201,8 @@ class OpenAICompatibleLLM:
         if isinstance(exc, openai.APITimeoutError):
             return LLMError(f"the LLM at {url} did not answer in time (QA_LLM_TIMEOUT)")
         if isinstance(exc, openai.APIConnectionError):
-            return LLMError(f"cannot reach the LLM at {url}: {_one_line(exc.__cause__ or exc)}")
+            cause = _one_line(exc.__cause__ or exc)
+            return LLMError(f"cannot reach the LLM at {url}: {cause}{self._server_note()}")
         if isinstance(exc, openai.APIStatusError):
             status, detail = exc.status_code, _one_line(exc.message)
             hint = {
@@ -208,7 +214,8 @@ class OpenAICompatibleLLM:
             }.get(status, "failed")
             return LLMError(f"the LLM at {url} {hint} (HTTP {status}): {detail}")
         if isinstance(exc, _TRANSPORT_ERRORS):
-            return LLMError(f"the connection to the LLM at {url} broke: {_one_line(exc)}")
+            note = self._server_note()
+            return LLMError(f"the connection to the LLM at {url} broke: {_one_line(exc)}{note}")
         return LLMError(f"the LLM at {url} failed: {_one_line(exc)}")
 
 
@@ -434,6 +441,9 @@ class LocalLLMServer:
             model = assemble_packaged_model(self.cache_dir)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # the log shows errors as they happen
+        # llama.cpp's OpenMP threads spin while they wait: when anything else wants the 2 cores
+        # (tests, indexing), that made generation 3-4x and prompts ~1.5x slower than passive.
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         port = free_port(self.host)
         # One log per server, so concurrent servers sharing a cache dir keep theirs apart.
         with contextlib.suppress(OSError):  # another process may be pruning too

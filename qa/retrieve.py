@@ -41,6 +41,7 @@ class RetrievalOptions:
     hops_first: bool = True  # every hop's best article enters the top-k before the rest
     clauses: bool = True  # each mention is also ranked by the words that follow it
     claims: bool = True  # each comma-separated claim of the question gets its best passage
+    vector_weight: float = 1.0  # weight of the embedding ranking in the fusion (BM25: 1)
 
 
 def rrf(rankings: Sequence[Sequence[str]], *, k: int = RRF_K) -> dict[str, float]:
@@ -378,24 +379,24 @@ class Retriever:
 
     def _ranked(
         self,
-        scores: Sequence[tuple[np.ndarray, bool]],
+        scores: Sequence[tuple[np.ndarray, float, bool]],
         mask: np.ndarray | None,
         first: np.ndarray | None = None,
     ) -> list[int]:
-        """Passage rows fused by RRF over each (scores, positive only) ranking within
-        ``mask``; rows in ``first`` (a boolean array) come before all others."""
+        """Passage rows fused by weighted RRF over each (scores, weight, positive only)
+        ranking within ``mask``; rows in ``first`` (a boolean array) come before all others."""
         n = self.options.candidates
         fused: dict[int, float] = defaultdict(float)
         groups = [(first, 1.0)] if first is not None else []
         for group, bonus in [*groups, (None, 0.0)]:
             allowed = mask if group is None else (group if mask is None else mask & group)
-            for arr, positive in scores:
+            for arr, weight, positive in scores:
                 vals = arr if allowed is None else np.where(allowed, arr, -np.inf)
                 top = np.argpartition(-vals, min(n, len(vals) - 1))[:n]
                 top = top[np.argsort(-vals[top], kind="stable")]
                 keep = vals[top] > 0 if positive else np.isfinite(vals[top])
                 for rank, i in enumerate(top[keep].tolist()):
-                    fused[i] += bonus + 1.0 / (RRF_K + rank + 1)
+                    fused[i] += bonus + weight / (RRF_K + rank + 1)
         return sorted(fused, key=lambda i: -fused[i])
 
     def _hop_mask(self, hop: Hop) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -419,15 +420,15 @@ class Retriever:
                 return mask, first
         return mask, None
 
-    def _score_texts(self, texts: Sequence[str]) -> dict[str, list[tuple[np.ndarray, bool]]]:
-        """Each text's (scores, positive only) rankings: embedding (one batch) and BM25."""
-        out: dict[str, list[tuple[np.ndarray, bool]]] = {t: [] for t in texts}
+    def _score_texts(self, texts: Sequence[str]) -> dict[str, list[tuple[np.ndarray, float, bool]]]:
+        """Each text's (scores, weight, positive only) rankings: embedding (one batch), BM25."""
+        out: dict[str, list[tuple[np.ndarray, float, bool]]] = {t: [] for t in texts}
         if self.options.vector:
             for text, sims in zip(texts, self.vector_scores_many(texts), strict=True):
-                out[text].append((sims, False))
+                out[text].append((sims, self.options.vector_weight, False))
         if self.options.keyword:
             for text in texts:
-                out[text].append((self.keyword_scores(text), True))
+                out[text].append((self.keyword_scores(text), 1.0, True))
         return out
 
     def vector_scores_many(self, texts: Sequence[str]) -> np.ndarray:

@@ -76,6 +76,8 @@ def local_llm(cache_dir: Path) -> Iterator[object]:
     from qa.llm import make_llm
 
     llm, server = make_llm(Settings.load(cache_dir=cache_dir))
+    if server is not None:
+        server.ensure_running()  # pay the cold start here, not inside the first test
     try:
         yield llm
     finally:
