@@ -90,6 +90,10 @@ class ArticleIndex:
     def model_dir(self) -> Path:
         return model_dir(self.settings.embed_model_path, cache_dir=self.settings.cache_dir)
 
+    def fresh(self) -> ArticleIndex:
+        """A new handle on the same store that shares this one's embedder if it is loaded."""
+        return ArticleIndex(self.settings, embedder=self._embedder)
+
     @property
     def embedder(self) -> Any:
         if self._embedder is None:

@@ -67,7 +67,7 @@ class QAService:
     # --- indexing -------------------------------------------------------------------------
     def ingest(self, path: Path | str) -> IndexReport:
         """Rebuild the index from a folder or file; queries keep using the old snapshot."""
-        index = ArticleIndex(self.settings, embedder=self._index.embedder)
+        index = self._index.fresh()
         report = build_index(Path(path), self.settings, index=index)
         fresh = Retriever(index, RetrievalOptions(top_k=self.settings.top_k))
         with self._lock:
