@@ -158,7 +158,7 @@ def test_killed_build_leaves_a_working_index_and_resumes(
     make_settings, embedder, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     settings = make_settings()
-    corpus = _subset(tmp_path, 40)
+    corpus = _subset(tmp_path, 30)
     env = {
         **os.environ,
         "QA_INDEX_DIR": str(settings.index_dir),
