@@ -140,5 +140,10 @@ def serve_cmd(index_dir: Path | None, host: str | None, port: int | None) -> Non
     serve(_settings(index_dir=index_dir, ui_host=host, ui_port=port))
 
 
+from qa.eval import eval_group  # noqa: E402
+
+main.add_command(eval_group)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -306,12 +306,9 @@ def run_ingest(settings: Settings, corpus: Path, *,
     """Index ``corpus`` from scratch three ways in one process, with one loaded embedder:
     ours (``build_index``), llama-index's default pipeline (``VectorStoreIndex`` into Chroma,
     same documents, same embedder, same chunk budget) and the embedder alone on our chunks."""
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
     from llama_index.core import Document, StorageContext, VectorStoreIndex
     from llama_index.core.node_parser import SentenceSplitter
     from llama_index.core.schema import MetadataMode
-    from llama_index.vector_stores.chroma import ChromaVectorStore
 
     from qa import ingest
     from qa.index import ArticleIndex, build_index
@@ -341,15 +338,14 @@ def run_ingest(settings: Settings, corpus: Path, *,
 
         splitter = SentenceSplitter(chunk_size=settings.chunk_tokens,
                                     chunk_overlap=settings.chunk_overlap)
-        client = chromadb.PersistentClient(path=str(Path(tmp) / "llama"),
-                                           settings=ChromaSettings(anonymized_telemetry=False))
+        theirs = settings.model_copy(update={"index_dir": Path(tmp) / "llama"})
+        store = ArticleIndex(theirs, embedder=embedder).vector_store  # an empty Chroma collection
         started = time.perf_counter()
         articles, _problems = ingest.load_articles(Path(corpus),
                                                    max_article_mb=settings.max_article_mb)
         docs = [Document(text=a.body, id_=a.id, metadata={
             "title": a.title, "source": a.source, "published_at": a.published_at})
             for a in articles]
-        store = ChromaVectorStore(chroma_collection=client.get_or_create_collection("llama"))
         VectorStoreIndex.from_documents(
             docs, storage_context=StorageContext.from_defaults(vector_store=store),
             embed_model=embedder, transformations=[splitter])

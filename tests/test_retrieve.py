@@ -4,7 +4,6 @@ retriever over a real index of hand-written articles from several outlets and da
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -59,7 +58,8 @@ def test_short_names_cover_every_section_and_full_names_win() -> None:
 def test_days_and_times_go_to_the_hop_they_follow() -> None:
     plan = plan_hops("Was the TechCrunch report published on October 31, 2023, consistent with "
                      "The Verge article from 2023-11-02?", PATTERNS)
-    assert plan.hops == (Hop(("TechCrunch",), ("2023-10-31",)), Hop(("The Verge",), ("2023-11-02",)))
+    assert plan.hops == (Hop(("TechCrunch",), ("2023-10-31",)),
+                         Hop(("The Verge",), ("2023-11-02",)))
 
 
 def test_same_day_is_inherited_and_repeated_outlets_are_counted() -> None:
