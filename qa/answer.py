@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.citations import check_citations, highlight_spans
+from qa.ingest import split_sentences
 from qa.llm import LLM
 from qa.models import Answer, Citation, ScoredChunk
 from qa.prompts import PROMPTS_DIR, Prompt, load_prompt, prompts_hash
@@ -64,6 +65,29 @@ class Prompts:
         return prompts_hash([self.system, self.user, self.passage, self.refusal])
 
 
+# Sentences in an article that address the model rather than the reader: a planted
+# instruction is withheld from the prompt (it stays in the index and in quotes).
+_INSTRUCTION = re.compile(
+    r"\b(ignore|disregard|forget|override)\b.{0,40}\b(instructions?|rules|prompts?|guidelines)\b"
+    r"|\b(system|developer) (notice|prompt|message|instruction)s?\b"
+    r"|\b(do not|don't|never) answer (the|this|that|any) (question|user)"
+    r"|\b(reply|respond|answer|say) only\b"
+    r"|\byou are now\b|\bnew instructions?\b|\bas an ai\b",
+    re.IGNORECASE,
+)
+WITHHELD = "[instruction-like text withheld]"
+
+
+def defang(text: str) -> str:
+    """Replace sentences that try to instruct the model with a visible placeholder."""
+    out, last = [], 0
+    for start, end in split_sentences(text):
+        if _INSTRUCTION.search(text[start:end]):
+            out.append(text[last:start] + WITHHELD)
+            last = end
+    return "".join(out) + text[last:]
+
+
 def build_messages(
     question: str, passages: Sequence[ScoredChunk], prompts: Prompts
 ) -> list[dict[str, str]]:
@@ -74,7 +98,7 @@ def build_messages(
             title=p.chunk.title or p.chunk.path,
             source=p.chunk.source or "unknown source",
             date=p.chunk.published_at[:10] or "undated",
-            text=p.chunk.text.replace('"""', "'''"),  # passages cannot close their own quotes
+            text=defang(p.chunk.text).replace('"""', "'''"),  # no closing their own quotes
         )
         for i, p in enumerate(passages, start=1)
     ]
@@ -148,7 +172,10 @@ def finish(
     """Check the model's markers against the passages and build the ``Answer``."""
     elapsed = time.perf_counter() - started
     refusal = prompts.refusal_text
-    if refusal in raw and raw.replace(refusal, "").strip(" []0123456789\n"):
+    if refusal.rstrip(".") in raw:
+        rest = _strip_markers(raw.replace(refusal.rstrip("."), "")).strip(" .\n")
+        if len(rest.split()) < 3:  # the refusal sentence, perhaps with a stray marker
+            return refused_answer(question, prompts, standalone=standalone, started=started)
         raw = raw.replace(refusal, "")  # an answer with a stray refusal line is an answer
     if is_refusal(raw, refusal):
         # a hedge plus a supported claim is still an answer; a bare decline is a refusal

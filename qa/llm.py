@@ -148,7 +148,28 @@ class OpenAICompatibleLLM:
         temperature: float = 0.0,
         stop: list[str] | None = None,
     ) -> Iterator[str]:
-        """Yield text deltas as the server produces them."""
+        """Yield text deltas as the server produces them.
+
+        A local server that died between two questions (say, the OOM killer) is restarted: a
+        connection that fails before any text arrived is retried once on a fresh server.
+        """
+        yielded = False
+        try:
+            for delta in self._stream_once(messages, max_tokens, temperature, stop):
+                yielded = True
+                yield delta
+        except LLMError as exc:
+            if self.server is None or yielded or not isinstance(
+                exc.__cause__, (openai.APIConnectionError, *_TRANSPORT_ERRORS)
+            ):
+                raise
+            time.sleep(0.5)  # let a dying process finish dying, so it is seen as gone
+            yield from self._stream_once(messages, max_tokens, temperature, stop)
+
+    def _stream_once(
+        self, messages: list[dict[str, str]], max_tokens: int, temperature: float,
+        stop: list[str] | None,
+    ) -> Iterator[str]:
         client = self._openai()
         try:
             chunks = client.chat.completions.create(
