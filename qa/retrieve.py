@@ -333,21 +333,7 @@ class Retriever:
     @cached_property
     def _matrix(self) -> np.ndarray:
         """Unit-length passage embeddings, row i for ``_chunks[i]``, read from the index once."""
-        row = {c.id: i for i, c in enumerate(self._chunks)}
-        matrix = None
-        collection, offset = self.index.collection, 0
-        while True:
-            page = collection.get(include=["embeddings"], limit=5000, offset=offset)
-            vectors = np.asarray(page["embeddings"], dtype=np.float32)
-            if matrix is None:
-                dim = vectors.shape[1] if len(vectors) else 0
-                matrix = np.zeros((len(self._chunks), dim), dtype=np.float32)
-            for cid, vec in zip(page["ids"], vectors, strict=True):
-                if cid in row:
-                    matrix[row[cid]] = vec
-            if len(page["ids"]) < 5000:
-                break
-            offset += 5000
+        matrix = self.index.embeddings([c.id for c in self._chunks])
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
         return matrix / np.where(norms > 0, norms, 1.0)
 

@@ -60,16 +60,18 @@ class QAService:
     def retriever(self) -> Retriever:
         with self._lock:
             if self._retriever is None:
-                opts = RetrievalOptions(top_k=self.settings.top_k)
-                self._retriever = Retriever(self._index, opts)
+                self._retriever = self._retriever_for(self._index)
             return self._retriever
+
+    def _retriever_for(self, index: ArticleIndex) -> Retriever:
+        return Retriever(index, RetrievalOptions(top_k=self.settings.top_k))
 
     # --- indexing -------------------------------------------------------------------------
     def ingest(self, path: Path | str) -> IndexReport:
         """Rebuild the index from a folder or file; queries keep using the old snapshot."""
         index = self._index.fresh()
         report = build_index(Path(path), self.settings, index=index)
-        fresh = Retriever(index, RetrievalOptions(top_k=self.settings.top_k))
+        fresh = self._retriever_for(index)
         with self._lock:
             self._index, self._retriever = index, fresh
         return report
@@ -81,8 +83,13 @@ class QAService:
     def retrieve(self, question: str, *, top_k: int | None = None) -> list[ScoredChunk]:
         return self.retriever.retrieve(question, top_k=top_k)
 
-    def stream(self, question: str, *, history: HistoryLike = None) -> Iterator[str | Answer]:
-        """Yield text as the model writes it; the last item is the checked ``Answer``."""
+    def stream(
+        self, question: str, *, history: HistoryLike = None, instructions: str = ""
+    ) -> Iterator[str | Answer]:
+        """Yield text as the model writes it; the last item is the checked ``Answer``.
+
+        ``instructions`` are extra words to the model after the question (the benchmarks ask
+        for a short final answer); the rules, refusal and citation checks stay the same."""
         started = time.perf_counter()
         question = question.strip()
         if not question:
@@ -102,6 +109,7 @@ class QAService:
             standalone=standalone,
             max_tokens=self.settings.llm_max_tokens,
             started=started,
+            instructions=instructions,
         )
 
     def ask(
@@ -110,9 +118,10 @@ class QAService:
         *,
         history: HistoryLike = None,
         on_text: Callable[[str], None] | None = None,
+        instructions: str = "",
     ) -> Answer:
         """The checked ``Answer``; ``on_text`` sees each piece of text as it is generated."""
-        for item in self.stream(question, history=history):
+        for item in self.stream(question, history=history, instructions=instructions):
             if isinstance(item, Answer):
                 return item
             if on_text:

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from conftest import MULTIHOP, SEED
 
-from qa.embed import verify_file
 from qa.errors import IngestError, ModelError
 from qa.index import ArticleIndex, build_index
 from qa.retrieve import Retriever
+from qa.weights import verify_file
 
 EXTRA = """Germany pledges new air defence for Kyiv
 Source: Example Wire

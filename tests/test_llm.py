@@ -20,15 +20,14 @@ import pytest
 
 from qa.config import Settings
 from qa.errors import ConfigError, LLMError, ModelError
-from qa.llm import (
+from qa.llm import LocalLLMServer, OpenAICompatibleLLM, free_port, make_llm
+from qa.weights import (
+    MODEL_SHA256,
     MODEL_SIZE,
-    LocalLLMServer,
-    OpenAICompatibleLLM,
     assemble_packaged_model,
     check_gguf,
-    free_port,
-    make_llm,
-    verify_model_file,
+    is_verified,
+    verify_file,
 )
 
 QUESTION = [
@@ -64,21 +63,28 @@ def _fake_gguf(path: Path, payload: bytes = b"tiny weights") -> tuple[int, str]:
     return len(data), hashlib.sha256(data).hexdigest()
 
 
-def test_verify_model_file_accepts_the_right_file(tmp_path: Path) -> None:
+def test_verify_file_accepts_the_right_file_and_remembers_it(tmp_path: Path) -> None:
     size, sha = _fake_gguf(tmp_path / "m.gguf")
-    verify_model_file(tmp_path / "m.gguf", size, sha)
+    stamps = tmp_path / "stamps"
+    assert not is_verified(tmp_path / "m.gguf", size=size, sha256=sha, stamp_dir=stamps)
+    verify_file(tmp_path / "m.gguf", size=size, sha256=sha, stamp_dir=stamps)
+    assert is_verified(tmp_path / "m.gguf", size=size, sha256=sha, stamp_dir=stamps)
+    (tmp_path / "m.gguf").write_bytes(b"GGUF" + b"x" * (size - 4))  # same size, new content
+    assert not is_verified(tmp_path / "m.gguf", size=size, sha256=sha, stamp_dir=stamps)
+    with pytest.raises(ModelError, match="fails its checksum"):
+        verify_file(tmp_path / "m.gguf", size=size, sha256=sha, stamp_dir=stamps)
 
 
-def test_verify_model_file_refuses_a_wrong_size(tmp_path: Path) -> None:
+def test_verify_file_refuses_a_wrong_size(tmp_path: Path) -> None:
     size, sha = _fake_gguf(tmp_path / "m.gguf")
     with pytest.raises(ModelError, match=f"has {size:,} bytes, expected {size + 1:,}"):
-        verify_model_file(tmp_path / "m.gguf", size + 1, sha)
+        verify_file(tmp_path / "m.gguf", size=size + 1, sha256=sha, stamp_dir=tmp_path)
 
 
-def test_verify_model_file_refuses_a_wrong_hash(tmp_path: Path) -> None:
+def test_verify_file_refuses_a_wrong_hash(tmp_path: Path) -> None:
     size, _ = _fake_gguf(tmp_path / "m.gguf")
     with pytest.raises(ModelError, match="fails its checksum"):
-        verify_model_file(tmp_path / "m.gguf", size, "0" * 64)
+        verify_file(tmp_path / "m.gguf", size=size, sha256="0" * 64, stamp_dir=tmp_path)
 
 
 def test_check_gguf(tmp_path: Path) -> None:
@@ -120,7 +126,7 @@ def test_assemble_joins_parts_in_order_once(
 
     path = assemble_packaged_model(cache, sha256=sha, **opts)  # type: ignore[arg-type]
     assert path.read_bytes() == whole
-    assert (cache / "m.gguf.sha256ok").is_file()
+    assert is_verified(path, size=len(whole), sha256=sha, stamp_dir=cache)
     first = path.stat()
 
     assert assemble_packaged_model(cache, sha256=sha, **opts) == path  # type: ignore[arg-type]
@@ -204,7 +210,9 @@ def local(packaged_model: Path) -> Iterator[tuple[OpenAICompatibleLLM, LocalLLMS
 @pytest.mark.llm
 def test_packaged_model_is_verified_and_stamped(packaged_model: Path) -> None:
     assert packaged_model.stat().st_size == MODEL_SIZE
-    assert packaged_model.with_name(packaged_model.name + ".sha256ok").is_file()
+    assert is_verified(
+        packaged_model, size=MODEL_SIZE, sha256=MODEL_SHA256, stamp_dir=packaged_model.parent
+    )
     started = time.monotonic()
     assert assemble_packaged_model(packaged_model.parent) == packaged_model
     assert time.monotonic() - started < 1  # the stamp spares re-hashing 1.1 GB
