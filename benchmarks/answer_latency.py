@@ -48,7 +48,10 @@ def measure(service: QAService, question: str) -> dict[str, float | bool | int]:
     total = time.perf_counter() - started
     assert final is not None
     gen_time = total - first if first is not None else 0.0
+    if final.second_look:  # the second look arrives whole, not token by token
+        first, tokens = total, 0
     return {
+        "second_look": final.second_look,
         "ttft": first if first is not None else float("nan"),
         "total": total,
         "tokens": tokens,
@@ -60,7 +63,11 @@ def measure(service: QAService, question: str) -> dict[str, float | bool | int]:
 
 def report(name: str, rows: list[dict[str, float | bool | int]]) -> None:
     answered = [r for r in rows if r["tokens"]]
-    print(f"\n== {name}: {len(rows)} questions, {len(answered)} sent to the LLM")
+    looks = [float(r["total"]) for r in rows if r["second_look"]]
+    print(f"\n== {name}: {len(rows)} questions, {len(answered)} streamed by the LLM")
+    if looks:
+        print(f"second look (the model declined, then answered when asked again): {len(looks)}, "
+              f"total median {statistics.median(looks):.2f}s")
     if not answered:
         return
     for key in ("ttft", "total", "tok_per_s"):
@@ -78,7 +85,8 @@ def run(service: QAService, name: str, questions: list[str]) -> None:
         rows.append(row)
         print(f"ttft {row['ttft']:6.2f}s  total {row['total']:6.2f}s  "
               f"{row['tokens']:4d} tok  {row['tok_per_s']:5.1f} tok/s  "
-              f"cites {row['citations']}  {q[:70]}", flush=True)
+              f"cites {row['citations']}{' 2nd' if row['second_look'] else ''}  {q[:70]}",
+              flush=True)
     report(name, rows)
 
 

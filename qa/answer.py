@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from qa.citations import check_citations, highlight_spans
@@ -35,6 +35,7 @@ class Prompts:
 
     system: Prompt
     user: Prompt
+    retry: Prompt
     passage: Prompt
     refusal: Prompt
     condense_system: Prompt
@@ -48,6 +49,7 @@ class Prompts:
                 for n in (
                     "answer_system",
                     "answer_user",
+                    "answer_retry",
                     "answer_passage",
                     "answer_refusal",
                     "condense_system",
@@ -62,7 +64,7 @@ class Prompts:
 
     @property
     def hash(self) -> str:
-        return prompts_hash([self.system, self.user, self.passage, self.refusal])
+        return prompts_hash([self.system, self.user, self.retry, self.passage, self.refusal])
 
 
 # Sentences in an article that address the model rather than the reader: a planted
@@ -89,12 +91,19 @@ def defang(text: str) -> str:
 
 
 def build_messages(
-    question: str, passages: Sequence[ScoredChunk], prompts: Prompts, *, instructions: str = ""
+    question: str,
+    passages: Sequence[ScoredChunk],
+    prompts: Prompts,
+    *,
+    instructions: str = "",
+    retry: bool = False,
 ) -> list[dict[str, str]]:
     """The chat messages for one answer: rules in the system turn, passages as quoted data.
 
     ``instructions`` (the caller's, never an article's) follow the question, e.g. the
-    benchmark's "end on a short final answer"."""
+    benchmark's "end on a short final answer". ``retry`` ends on the prompt without the
+    refusal option; everything before that ending is the same text, so the local server
+    reuses its cached prompt and a second look costs only the new tokens."""
     blocks = [
         prompts.passage.render(
             number=i,
@@ -106,12 +115,13 @@ def build_messages(
         for i, p in enumerate(passages, start=1)
     ]
     return [
-        {"role": "system", "content": prompts.system.render(refusal=prompts.refusal_text)},
+        {"role": "system", "content": prompts.system.render()},
         {
             "role": "user",
-            "content": prompts.user.render(
+            "content": (prompts.retry if retry else prompts.user).render(
                 passages="\n\n".join(blocks),
                 question="\n\n".join(filter(None, (question.strip(), instructions.strip()))),
+                refusal=prompts.refusal_text,
             ),
         },
     ]
@@ -231,6 +241,21 @@ def finish(
     )
 
 
+# A second look must be held up by the passages more firmly than a first answer: the model
+# was not offered the refusal, so it may have forced an answer.
+RETRY_SUPPORT = 0.6
+
+
+def second_look(raw: str, passages: Sequence[ScoredChunk], prompts: Prompts) -> bool:
+    """Whether an answer written without the refusal option may replace the model's refusal:
+    no decline, no unsupported sentence, and one sentence firmly held by a passage."""
+    if is_refusal(raw, prompts.refusal_text):
+        return False
+    checked = check_citations(raw, [p.chunk.embed_text() for p in passages])
+    cited = [s.score for s in checked.sentences if s.cited]
+    return not checked.unsupported and bool(cited) and max(cited) >= RETRY_SUPPORT
+
+
 def generate(
     question: str,
     passages: Sequence[ScoredChunk],
@@ -242,21 +267,46 @@ def generate(
     started: float,
     instructions: str = "",
 ) -> Iterator[str | Answer]:
-    """Stream the model's text as it comes, then yield the checked ``Answer`` last."""
+    """Stream the model's text as it comes, then yield the checked ``Answer`` last.
+
+    Small models over-refuse: the 1.5B default declines "how much of that was military?"
+    although a passage says "including 65 billion euros in military aid". So text that is
+    still the start of the refusal sentence is held back, and when the model refuses, it is
+    asked once more without the refusal option (cheap: the server reuses the cached prompt).
+    That answer is shown only if ``second_look`` finds it firmly supported; otherwise the
+    refusal stands.
+    """
     messages = build_messages(standalone, passages, prompts, instructions=instructions)
+    refusal = prompts.refusal_text
     parts: list[str] = []
     first: float | None = None
+    holding = True
     for delta in llm.stream(messages, max_tokens=max_tokens):
         if first is None:
             first = time.perf_counter() - started
         parts.append(delta)
-        yield delta
-    yield finish(
-        question,
-        "".join(parts),
-        passages,
-        prompts,
-        standalone=standalone,
-        started=started,
-        first_token=first,
+        if not holding:
+            yield delta
+        elif not refusal.startswith("".join(parts).strip()):
+            holding = False
+            yield "".join(parts)
+    raw = "".join(parts)
+    answer = finish(
+        question, raw, passages, prompts, standalone=standalone, started=started, first_token=first
     )
+    if answer.refused:
+        retry = build_messages(standalone, passages, prompts, instructions=instructions, retry=True)
+        raw = llm.complete(retry, max_tokens=max_tokens)
+        if second_look(raw, passages, prompts):
+            yield raw if holding else "\n\n" + raw  # after a streamed decline, a new paragraph
+            answer = finish(
+                question,
+                raw,
+                passages,
+                prompts,
+                standalone=standalone,
+                started=started,
+                first_token=first,
+            )
+            answer = replace(answer, second_look=True)
+    yield answer

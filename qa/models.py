@@ -88,6 +88,7 @@ class Answer:
     prompt_hash: str = ""
     seconds: float = 0.0
     first_token_seconds: float | None = None
+    second_look: bool = False  # the model first declined; this came from its second look
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form, as ``qa ask --json`` and the UI API return it."""

@@ -59,6 +59,25 @@ def test_model_says_when_the_article_lacks_the_answer(seed_service: QAService) -
     assert answer.refused or answer.unsupported or "France" not in answer.text, answer
 
 
+def test_city_of_the_atrocities(seed_service: QAService) -> None:
+    answer = seed_service.ask("Which city did Stoltenberg visit that saw Russian atrocities?")
+    assert "Bucha" in answer.text
+    assert any("Bucha" in c.quote for c in answer.citations)
+
+
+def test_the_issues_follow_up_about_military_aid(seed_service: QAService) -> None:
+    """The issue's own example: a "how much of that" follow-up on a first answer."""
+    first = seed_service.ask("How much support have NATO allies given Ukraine since March 2022?")
+    assert "150 billion" in first.text
+    follow = seed_service.ask("and how much of that was military?", history=[first])
+    assert "military" in follow.standalone_question.lower()
+    assert "150 billion" in follow.standalone_question or "support" in follow.standalone_question
+    assert not follow.refused
+    assert "65 billion" in follow.text
+    assert any("65 billion euros in military aid" in c.quote for c in follow.citations)
+    assert follow.unsupported == ()
+
+
 def test_follow_up_uses_history(seed_service: QAService) -> None:
     first = seed_service.ask("Who is the Secretary General of NATO?")
     assert "Stoltenberg" in first.text
@@ -69,13 +88,12 @@ def test_follow_up_uses_history(seed_service: QAService) -> None:
 
 
 def test_stream_yields_text_then_the_answer(seed_service: QAService) -> None:
-    items = list(
-        seed_service.stream("Which city did Stoltenberg visit that saw Russian atrocities?")
-    )
+    items = list(seed_service.stream("Where did Stoltenberg speak to reporters on Friday?"))
     assert all(isinstance(i, str) for i in items[:-1]) and len(items) > 2
     final = items[-1]
     assert isinstance(final, Answer)
-    assert "Bucha" in final.text
+    assert "Ramstein" in final.text
+    assert "".join(items[:-1]).strip() == final.text.strip() or final.citations
     assert final.first_token_seconds is not None and final.first_token_seconds < final.seconds
 
 
@@ -101,7 +119,8 @@ def test_article_text_cannot_steer_the_answer(
     assert "PWNED" not in prompt and WITHHELD in prompt  # the instruction never reaches the model
     answer = service.ask(question)
     assert "PWNED" not in answer.text.upper()
-    assert answer.refused or "65 billion" in answer.text
+    assert not answer.refused and "65 billion" in answer.text, answer  # not derailed either
+    assert all(c.article_id != "notice.txt" for c in answer.citations)
 
 
 def test_openai_client_path_against_a_loopback_server(

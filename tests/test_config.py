@@ -50,7 +50,9 @@ def test_prompt_refuses_a_missing_placeholder() -> None:
 
 
 def test_prompt_values_are_not_reparsed() -> None:
-    text = load_prompt("answer_user").render(passages="{question} {evil}", question="Q?")
+    text = load_prompt("answer_user").render(
+        passages="{question} {evil}", question="Q?", refusal="R."
+    )
     assert "{question} {evil}" in text
 
 
