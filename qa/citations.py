@@ -24,7 +24,7 @@ STOPWORDS = frozenset(
     had do does did not no so than then there here which who whom whose what when where why
     how all any both each few more most other some such only own same too very can will just
     should would could may might must also into over after before about against between during
-    through under again further once said says say according
+    through under again further once said says say according yes
     """.split()
 )
 
@@ -126,14 +126,23 @@ def check_citations(text: str, passages: Sequence[str]) -> CheckResult:
     checked: list[CheckedSentence] = []
     for sentence, cited in split_marked(text):
         words = content_words(sentence)
-        if len(words) < 2:  # "Yes." and connectives need no source
-            checked.append(CheckedSentence(sentence, (), True, 1.0))
+        if len(words) < 2:  # "Yes [2]." or "Bucha [3].": too short to judge, so not unsupported
+            holding = [n for n in range(1, len(passages) + 1) if words <= passage_words[n - 1]]
+            keep = [n for n in cited if n in holding] or holding[:1] if words else [
+                n for n in cited if 1 <= n <= len(passages)
+            ]
+            checked.append(CheckedSentence(sentence, tuple(keep), True, 1.0))
             continue
         scores = [support(words, pw) for pw in passage_words]
         best = max(range(len(scores)), key=scores.__getitem__, default=-1)
         best_score = scores[best] if best >= 0 else 0.0
         keep = [n for n in cited if 1 <= n <= len(passages) and scores[n - 1] >= KEEP]
         union_score = support(words, set().union(*(passage_words[n - 1] for n in keep)))
+        if max(best_score, union_score) < SUPPORTED and best >= 0:
+            # a multi-hop sentence joins two passages' facts: try the best one with each other
+            pair, pair_score = _best_pair(words, passage_words, best)
+            if pair_score >= SUPPORTED and pair_score >= best_score + ADDS:
+                keep, union_score = [best + 1, pair + 1], pair_score
         if max(best_score, union_score) < SUPPORTED:
             checked.append(CheckedSentence(sentence, (), False, max(best_score, union_score)))
             continue
@@ -152,6 +161,16 @@ def check_citations(text: str, passages: Sequence[str]) -> CheckResult:
             )
         )
     return _renumber(checked)
+
+
+def _best_pair(words: set[str], passage_words: list[set[str]], best: int) -> tuple[int, float]:
+    """The passage that, with passage ``best``, supports ``words`` most, and that support."""
+    others = [i for i in range(len(passage_words)) if i != best]
+    if not others:
+        return best, 0.0
+    scored = [(support(words, passage_words[best] | passage_words[i]), i) for i in others]
+    score, index = max(scored)
+    return index, score
 
 
 def _renumber(sentences: list[CheckedSentence]) -> CheckResult:

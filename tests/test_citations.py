@@ -46,6 +46,14 @@ def test_unsupported_sentence_is_reported_and_loses_its_marker() -> None:
     assert result.cited == [2]
 
 
+def test_a_one_word_answer_keeps_a_marker_that_holds_the_word() -> None:
+    assert check_citations("Bucha [3].", PASSAGES).cited == [3]
+    assert check_citations("Bucha [1].", PASSAGES).cited == [3]  # moved to where the word is
+    assert check_citations("Yes [2].", PASSAGES).cited == [2]  # nothing to judge: kept
+    assert check_citations("Yes [9].", PASSAGES).cited == []
+    assert check_citations("Kherson [1].", PASSAGES).cited == []
+
+
 def test_wrong_number_is_not_supported() -> None:
     result = check_citations("Allies delivered 95 billion euros in military aid [2].", PASSAGES)
     assert result.unsupported, "a number the passage does not hold must not pass as supported"
@@ -59,6 +67,14 @@ def test_markers_after_the_full_stop_belong_to_the_sentence_before() -> None:
 def test_decimals_and_abbreviations_do_not_split_sentences() -> None:
     parts = split_marked("The U.S.-led group gave 1.5 billion euros [2].")
     assert [p[0] for p in parts] == ["The U.S.-led group gave 1.5 billion euros."]
+
+
+def test_an_unmarked_sentence_joining_two_passages_cites_both() -> None:
+    text = "Reporters at Ramstein Air Base heard him; he visited Bucha, scene of atrocities."
+    result = check_citations(text, PASSAGES)
+    assert set(result.cited) == {1, 3} and result.unsupported == ()
+    made_up = check_citations("Stoltenberg told France at Ramstein to send 300 jets.", PASSAGES)
+    assert made_up.unsupported and made_up.cited == []
 
 
 def test_sentence_combining_two_passages_keeps_both_markers() -> None:
