@@ -173,8 +173,8 @@ def evaluate_retrieval(queries: Sequence[Query], search: Callable[[str], Sequenc
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _FINAL = re.compile(r"final answer\s*[:\-]\s*(.+)", re.I)
 SHORT_ANSWER_HINT = (
-    "After your answer, write one last line: 'Final answer:' followed by only Yes, No, "
-    "or the few words (a name, number or word) that answer the question."
+    "After your answer, write one last line: 'Final answer:' followed by only the few words "
+    "(a name, number or word) that answer the question, or Yes or No for a yes-or-no question."
 )
 
 
