@@ -3,7 +3,8 @@
 Prints one row per question and a summary, for questions about the seed article and for the
 first N questions of MultiHop-RAG's dev set (over an index of its corpus, built if missing).
 
-    .venv/bin/python benchmarks/answer_latency.py [--multihop-index DIR] [--limit 20]
+    .venv/bin/python benchmarks/answer_latency.py [--multihop-index DIR] [--limit 20] \
+        [--out benchmarks/results/latency.json]
 """
 
 from __future__ import annotations
@@ -61,6 +62,27 @@ def measure(service: QAService, question: str) -> dict[str, float | bool | int]:
     }
 
 
+def summary(rows: list[dict[str, float | bool | int]]) -> dict[str, object]:
+    """Medians and ranges over the streamed answers, counts over all of them."""
+    streamed = [r for r in rows if r["tokens"]]
+    out: dict[str, object] = {
+        "questions": len(rows),
+        "streamed": len(streamed),
+        "second_look": sum(bool(r["second_look"]) for r in rows),
+        "refused": sum(bool(r["refused"]) for r in rows),
+        "rows": rows,
+    }
+    for key in ("ttft", "total", "tok_per_s"):
+        values = [float(r[key]) for r in streamed]
+        if values:
+            out[key] = {"median": statistics.median(values), "min": min(values),
+                        "max": max(values)}
+    looks = [float(r["total"]) for r in rows if r["second_look"]]
+    if looks:
+        out["second_look_total_median"] = statistics.median(looks)
+    return out
+
+
 def report(name: str, rows: list[dict[str, float | bool | int]]) -> None:
     answered = [r for r in rows if r["tokens"]]
     looks = [float(r["total"]) for r in rows if r["second_look"]]
@@ -78,7 +100,7 @@ def report(name: str, rows: list[dict[str, float | bool | int]]) -> None:
     print(f"   refused: {refused}/{len(rows)} (refusals without an LLM call take no tokens)")
 
 
-def run(service: QAService, name: str, questions: list[str]) -> None:
+def run(service: QAService, name: str, questions: list[str]) -> dict[str, object]:
     rows = []
     for q in questions:
         row = measure(service, q)
@@ -88,6 +110,7 @@ def run(service: QAService, name: str, questions: list[str]) -> None:
               f"cites {row['citations']}{' 2nd' if row['second_look'] else ''}  {q[:70]}",
               flush=True)
     report(name, rows)
+    return summary(rows)
 
 
 def main() -> None:
@@ -95,6 +118,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=20, help="MultiHop questions (default 20)")
     parser.add_argument("--multihop-index", type=Path, default=Path("indexes/multihop"),
                         help="index of the MultiHop corpus (built when missing)")
+    parser.add_argument("--out", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
 
     base = Settings.load()
@@ -105,7 +129,7 @@ def main() -> None:
         seed = QAService(base.model_copy(update={"index_dir": Path(tmp) / "index"}))
         seed.ingest(folder)
         seed.ask("Warm-up: who is the NATO Secretary General?")  # starts the server, loads
-        run(seed, "seed article", SEED_QUESTIONS)
+        results = {"seed": run(seed, "seed article", SEED_QUESTIONS)}
 
         multihop = QAService(base.model_copy(update={"index_dir": args.multihop_index}),
                              llm=seed.llm)
@@ -113,8 +137,14 @@ def main() -> None:
             print(f"\nindexing {MULTIHOP / 'corpus.json'} into {args.multihop_index} …")
             print(multihop.ingest(MULTIHOP / "corpus.json").summary())
         queries = json.loads((MULTIHOP / "queries-dev.json").read_text(encoding="utf-8"))
-        run(multihop, "MultiHop-RAG dev", [q["query"] for q in queries[: args.limit]])
+        results["multihop"] = run(
+            multihop, "MultiHop-RAG dev", [q["query"] for q in queries[: args.limit]]
+        )
         seed.close()
+    if args.out:
+        results["llm"] = base.llm_base_url or "the packaged Qwen2.5-Coder-1.5B Q4_K_M, local"
+        results["limit"] = args.limit
+        args.out.write_text(json.dumps(results, indent=1, default=float) + "\n")
 
 
 if __name__ == "__main__":

@@ -127,10 +127,11 @@ def check_citations(text: str, passages: Sequence[str]) -> CheckResult:
     for sentence, cited in split_marked(text):
         words = content_words(sentence)
         if len(words) < 2:  # "Yes [2]." or "Bucha [3].": too short to judge, so not unsupported
-            holding = [n for n in range(1, len(passages) + 1) if words <= passage_words[n - 1]]
-            keep = [n for n in cited if n in holding] or holding[:1] if words else [
-                n for n in cited if 1 <= n <= len(passages)
-            ]
+            if words:  # keep a marker whose passage holds the word, else point at the first
+                holding = [n for n in range(1, len(passages) + 1) if words <= passage_words[n - 1]]
+                keep = [n for n in cited if n in holding] or holding[:1]
+            else:  # nothing to check against: in-range markers stay as the model put them
+                keep = [n for n in cited if 1 <= n <= len(passages)]
             checked.append(CheckedSentence(sentence, tuple(keep), True, 1.0))
             continue
         scores = [support(words, pw) for pw in passage_words]
