@@ -135,8 +135,8 @@ def answers_section(rep: dict | None) -> list[str]:
              f"| all | {report['queries']} | {report['accuracy']:.3f} |"]
     for qtype, r in report["per_type"].items():
         lines.append(f"| {qtype} | {r['queries']} | {r['accuracy']:.3f} |")
-    lines += ["", f"{report['seconds_per_answer']:.1f} s per answer on 2 CPU cores shared with "
-              "other jobs (the first answer includes starting the local model server).", ""]
+    lines += ["", f"{report['seconds_per_answer']:.1f} s per answer on 2 CPU cores (the first "
+              "answer includes starting the local model server).", ""]
     return lines
 
 
