@@ -113,16 +113,21 @@ class ArticleIndex:
         return ChromaVectorStore(chroma_collection=self.collection)
 
     # --- reading ------------------------------------------------------------------------
-    def _rows(self, include: list[str]) -> Iterator[tuple[str, dict[str, Any], str | None]]:
+    def _pages(self, include: list[str]) -> Iterator[Any]:
+        """Every row of the collection, ``_PAGE`` at a time (Chroma caps one get's size)."""
         offset = 0
         while True:
             page = self.collection.get(include=include, limit=_PAGE, offset=offset)
+            yield page
+            if len(page["ids"]) < _PAGE:
+                return
+            offset += _PAGE
+
+    def _rows(self, include: list[str]) -> Iterator[tuple[str, dict[str, Any], str | None]]:
+        for page in self._pages(include):
             ids = page["ids"]
             docs = page.get("documents") or [None] * len(ids)
             yield from zip(ids, page["metadatas"], docs, strict=True)
-            if len(ids) < _PAGE:
-                return
-            offset += _PAGE
 
     def article_state(self) -> dict[str, tuple[set[str], int, int, str]]:
         """article id -> (content hashes seen, chunks present, chunks expected, path)."""
@@ -150,18 +155,14 @@ class ArticleIndex:
 
         row = {cid: i for i, cid in enumerate(ids)}
         matrix = None
-        offset = 0
-        while True:
-            page = self.collection.get(include=["embeddings"], limit=_PAGE, offset=offset)
+        for page in self._pages(["embeddings"]):
             vectors = np.asarray(page["embeddings"], dtype=np.float32)
             if matrix is None:
                 matrix = np.zeros((len(ids), vectors.shape[1] if len(vectors) else 0), np.float32)
             for cid, vec in zip(page["ids"], vectors, strict=True):
                 if cid in row:
                     matrix[row[cid]] = vec
-            if len(page["ids"]) < _PAGE:
-                return matrix
-            offset += _PAGE
+        return matrix
 
     def count(self) -> int:
         return int(self.collection.count())
