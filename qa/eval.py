@@ -241,15 +241,31 @@ def eval_settings(settings: Settings, corpus: Path) -> Settings:
         update={"index_dir": settings.cache_dir / "eval" / f"{Path(corpus).stem}-{key}"})
 
 
+def query_embedding_ms(embedder: Any, texts: Sequence[str]) -> dict[str, float]:
+    """p50 and p95 milliseconds of ``embedder.get_query_embedding`` over ``texts``, one at a
+    time as questions arrive (the first call, which loads the model, is left out)."""
+    embedder.get_query_embedding("warm up")
+    times = []
+    for text in texts:
+        started = time.perf_counter()
+        embedder.get_query_embedding(text)
+        times.append((time.perf_counter() - started) * 1000)
+    return {"p50": percentile(times, 50), "p95": percentile(times, 95), "n": len(times)}
+
+
 def run_retrieval(service: Any, corpus: Path, queries: Sequence[Query], *, top_k: int = 10,
                   log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
     """Build or update ``service``'s index of ``corpus`` (embedding only what changed), then
-    score its retrieval; ``service`` is a ``QAService``."""
+    score its retrieval and time the query embedding alone; ``service`` is a ``QAService``."""
     log(f"index {service.settings.index_dir}: {service.ingest(corpus).summary()}")
     service.retriever.warm()
     report = evaluate_retrieval(
         queries, lambda q: [p.chunk.text for p in service.retrieve(q, top_k=top_k)], k=top_k)
     report["top_k"] = top_k
+    embedder = service.retriever.index.embedder
+    report["embedder"] = service.retriever.index.embedder_info.label()
+    report["query_embedding_ms"] = query_embedding_ms(
+        embedder, [q.text for q in queries if q.question_type != NULL_TYPE and q.facts])
     return report
 
 
@@ -288,22 +304,30 @@ def _rates(articles: int, chunks: int, tokens: int, seconds: float) -> dict[str,
 
 def run_ingest(settings: Settings, corpus: Path, *,
                log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
-    """Index ``corpus`` from scratch three ways in one process, with one loaded embedder:
-    ours (``build_index``), llama-index's default pipeline (``VectorStoreIndex`` into Chroma,
-    same documents, same embedder, same chunk budget) and the embedder alone on our chunks."""
+    """Index ``corpus`` from scratch three ways in one process, models loaded beforehand:
+    ours (``build_index`` with the configured embedder, ``QA_EMBED_BACKEND``), llama-index's
+    default pipeline (``VectorStoreIndex`` into Chroma, same documents, same chunk budget,
+    its own torch ``HuggingFaceEmbedding``) and our embedder alone on our chunks. Then the
+    query embedding of both embedders, timed one headline at a time."""
     from llama_index.core import Document, StorageContext, VectorStoreIndex
     from llama_index.core.node_parser import SentenceSplitter
     from llama_index.core.schema import MetadataMode
 
     from qa import ingest
+    from qa.embed import load_embedder, model_spec
     from qa.index import ArticleIndex, build_index
 
     with tempfile.TemporaryDirectory(prefix="qa-eval-ingest-") as tmp:
         ours = settings.model_copy(update={"index_dir": Path(tmp) / "ours", "progress": False})
         index = ArticleIndex(ours)
         embedder, tokenizer = index.embedder, index.tokenizer
-        embedder.get_text_embedding_batch(["warm up"] * 4)  # model load stays outside timings
-        limit = int(embedder._model.max_seq_length)
+        spec = model_spec(index.model_dir, packaged=settings.embed_model_path is None)
+        torch_embedder = embedder if settings.embed_backend == "torch" else load_embedder(
+            spec, backend="torch", cache_dir=settings.cache_dir,
+            batch_size=settings.embed_batch_size)
+        for model in (embedder, torch_embedder):  # model loads stay outside the timings
+            model.get_text_embedding_batch(["warm up"] * 4)
+        limit = int(embedder.max_length)
 
         started = time.perf_counter()
         report = build_index(Path(corpus), ours, index=index)
@@ -312,7 +336,8 @@ def run_ingest(settings: Settings, corpus: Path, *,
         n_articles = report.added
         result = {"ours": _rates(n_articles, len(texts),
                                  _embedded_tokens(tokenizer, texts, limit=limit), ours_s)}
-        log(f"ours: {ours_s:.1f}s for {n_articles} articles, {len(texts)} chunks")
+        log(f"ours ({index.embedder_info.label()}): {ours_s:.1f}s for {n_articles} articles, "
+            f"{len(texts)} chunks")
 
         started = time.perf_counter()
         embedder.get_text_embedding_batch(texts)
@@ -323,8 +348,9 @@ def run_ingest(settings: Settings, corpus: Path, *,
 
         splitter = SentenceSplitter(chunk_size=settings.chunk_tokens,
                                     chunk_overlap=settings.chunk_overlap)
-        theirs = settings.model_copy(update={"index_dir": Path(tmp) / "llama"})
-        store = ArticleIndex(theirs, embedder=embedder).vector_store  # an empty Chroma collection
+        theirs = settings.model_copy(update={"index_dir": Path(tmp) / "llama",
+                                             "embed_backend": "torch"})
+        store = ArticleIndex(theirs, embedder=torch_embedder).vector_store  # empty collection
         started = time.perf_counter()
         articles, _problems = ingest.load_articles(Path(corpus),
                                                    max_article_mb=settings.max_article_mb)
@@ -333,13 +359,18 @@ def run_ingest(settings: Settings, corpus: Path, *,
             for a in articles]
         VectorStoreIndex.from_documents(
             docs, storage_context=StorageContext.from_defaults(vector_store=store),
-            embed_model=embedder, transformations=[splitter])
+            embed_model=torch_embedder, transformations=[splitter])
         llama_s = time.perf_counter() - started
         nodes = splitter.get_nodes_from_documents(docs)
         llama_texts = [n.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
         result["llama_index"] = _rates(len(docs), len(nodes), _embedded_tokens(
             tokenizer, llama_texts, limit=limit), llama_s)
-        log(f"llama-index: {llama_s:.1f}s for {len(nodes)} chunks")
+        log(f"llama-index (torch): {llama_s:.1f}s for {len(nodes)} chunks")
+
+        headlines = [a.title for a in articles]
+        result["query_embedding_ms"] = {
+            "ours": query_embedding_ms(embedder, headlines),
+            "torch": query_embedding_ms(torch_embedder, headlines)}
     result["ratios"] = {
         "speedup_vs_llama_index_articles": llama_s / ours_s,
         "speedup_vs_llama_index_tokens": result["ours"]["tokens_per_s"]
@@ -347,6 +378,8 @@ def run_ingest(settings: Settings, corpus: Path, *,
         "time_vs_embedder_alone": ours_s / alone_s,
     }
     result["chunk_tokens"], result["chunk_overlap"] = settings.chunk_tokens, settings.chunk_overlap
+    result["embedder"] = index.embedder_info.label()
+    result["llama_index_embedder"] = torch_embedder.info.label()
     return result
 
 
@@ -365,6 +398,10 @@ def format_retrieval(report: dict[str, Any]) -> str:
                      + " ".join(f"{row[c]:>14.4f}" for c in _COLUMNS))
     lat = report["latency_ms"]
     lines.append(f"retrieval latency: p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms")
+    if "query_embedding_ms" in report:
+        emb = report["query_embedding_ms"]
+        lines.append(f"query embedding alone ({report.get('embedder', '?')}): "
+                     f"p50 {emb['p50']:.1f} ms, p95 {emb['p95']:.1f} ms")
     return "\n".join(lines)
 
 
@@ -384,6 +421,10 @@ def format_ingest(report: dict[str, Any]) -> str:
         lines.append(f"{name:<16} {r['seconds']:>8.1f} {r['articles_per_s']:>11.2f} "
                      f"{r['chunks_per_s']:>9.1f} {r['tokens_per_s']:>9.0f} {r['chunks']:>7}")
     ratios = report["ratios"]
+    lines.append(f"ours: {report['embedder']}; llama-index: {report['llama_index_embedder']}")
+    q = report["query_embedding_ms"]
+    lines.append(f"query embedding p50 (headlines, one at a time): ours {q['ours']['p50']:.1f} "
+                 f"ms, torch {q['torch']['p50']:.1f} ms")
     lines.append(f"ours vs llama-index: {ratios['speedup_vs_llama_index_articles']:.2f}x "
                  f"articles/s, {ratios['speedup_vs_llama_index_tokens']:.2f}x tokens/s; "
                  f"ours takes {ratios['time_vs_embedder_alone']:.2f}x the embedder-alone time")
@@ -476,7 +517,8 @@ def answers_cmd(corpus: Path, queries: Path, limit: int | None, as_json: bool,
 @_corpus
 @_json
 def ingest_cmd(corpus: Path, as_json: bool) -> None:
-    """Index CORPUS from scratch: ours vs llama-index's default pipeline vs the embedder alone."""
+    """Index CORPUS from scratch: ours vs llama-index's default pipeline (torch embedder) vs
+    our embedder alone, and the query embedding of both."""
     settings = Settings.load(progress=False)
     report = run_ingest(settings, corpus, log=_log)
     click.echo(format_ingest(report))
@@ -485,5 +527,5 @@ def ingest_cmd(corpus: Path, as_json: bool) -> None:
 
 
 __all__ = ["Query", "QueryScores", "answer_correct", "eval_group", "evaluate_retrieval",
-           "load_queries", "normalise_answer", "run_answers", "run_ingest", "run_retrieval",
-           "score_query", "short_answer"]
+           "load_queries", "normalise_answer", "query_embedding_ms", "run_answers", "run_ingest",
+           "run_retrieval", "score_query", "short_answer"]

@@ -1,9 +1,13 @@
 """The Chroma index (the only module that imports chromadb), and incremental builds into it.
 
 Chroma itself is the record of what is indexed: every chunk carries its article's id, content
-hash and chunk count, so there is no side file to drift out of step. Writes are upserts by
-deterministic chunk id, so a build killed half-way leaves a queryable index and the next build
-re-embeds only the articles whose chunks are incomplete or stale.
+hash and chunk count, so there is no side file to drift out of step. The collection's metadata
+records which embedder wrote its vectors (model, backend and precision, dimension): a build
+with another embedder re-embeds every article instead of mixing two kinds of vectors, and
+reading an index of another model or dimension fails with one line saying how to rebuild.
+
+Writes are upserts by deterministic chunk id, so a build killed half-way leaves a queryable
+index and the next build re-embeds only the articles whose chunks are incomplete or stale.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from urllib.parse import urlparse
 
 from qa import ingest
 from qa.config import Settings
-from qa.embed import load_embedder, model_dir
+from qa.embed import EmbedderInfo, describe_embedder, embedder_for, model_dir, model_spec
 from qa.errors import IngestError, StoreError
 from qa.models import Article, Chunk, IndexReport
 
@@ -35,6 +39,9 @@ class IndexStats:
     chunks: int
     built_at: str
     source: str
+    embedder: str = ""  # who wrote the vectors, e.g. "all-MiniLM-L6-v2 (onnx-int8, 384-dim)"
+    problem: str = ""  # why this install cannot search the index ("" when it can)
+    note: str = ""  # what `qa index` would re-embed although searching works
 
 
 class ArticleIndex:
@@ -80,6 +87,7 @@ class ArticleIndex:
                 self.settings.collection,
                 configuration={"hnsw": {"space": "cosine"}},
                 embedding_function=None,  # Chroma's default would download a model
+                metadata=self.embedder_info.as_metadata(),  # kept only by a new collection
             )
         except Exception as exc:
             raise StoreError(
@@ -97,10 +105,17 @@ class ArticleIndex:
     @property
     def embedder(self) -> Any:
         if self._embedder is None:
-            self._embedder = load_embedder(
-                self.model_dir, batch_size=self.settings.embed_batch_size
-            )
+            self._embedder = embedder_for(self.settings)
         return self._embedder
+
+    @cached_property
+    def embedder_info(self) -> EmbedderInfo:
+        """The embedder this handle writes and searches with; known without loading it."""
+        info = getattr(self._embedder, "info", None)
+        if isinstance(info, EmbedderInfo):
+            return info
+        spec = model_spec(self.model_dir, packaged=self.settings.embed_model_path is None)
+        return describe_embedder(spec, self.settings.embed_backend)
 
     @cached_property
     def tokenizer(self) -> Any:
@@ -148,10 +163,85 @@ class ArticleIndex:
         out.sort(key=lambda c: c.id)
         return out
 
+    # --- which embedder wrote it ------------------------------------------------------------
+    def written_by(self) -> EmbedderInfo | None:
+        """The embedder the collection records; None for an index made before records."""
+        return EmbedderInfo.from_metadata(self.collection.metadata)
+
+    def stored_dim(self) -> int | None:
+        """Length of a stored vector (None for an empty index)."""
+        page = self.collection.get(limit=1, include=["embeddings"])
+        vectors = page.get("embeddings")
+        return len(vectors[0]) if vectors is not None and len(vectors) else None
+
+    def _writer_label(self, dim: int | None) -> str:
+        record = self.written_by()
+        if record is not None and (dim is None or record.dim == dim):
+            return record.label()
+        return f"an unrecorded embedder ({dim}-dim)" if record is None else (
+            f"{record.model} ({record.backend}), holding {dim}-dim vectors")
+
+    def embedder_problem(self) -> str:
+        """Why this install cannot search the index: its vectors are of another dimension or
+        another model. "" when it can (an empty index, or the same model and size at another
+        precision: its neighbours barely move)."""
+        if self.count() == 0:
+            return ""
+        ours, dim, record = self.embedder_info, self.stored_dim(), self.written_by()
+        if (dim is None or dim == ours.dim) and (record is None or record.model == ours.model):
+            return ""
+        where = self.settings.chroma_url or self.settings.index_dir
+        return (f"the index at {where} was embedded by {self._writer_label(dim)}, but this "
+                f"install embeds with {ours.label()}: rebuild it with `qa index FOLDER` "
+                "(re-embeds every article)")
+
+    def embedder_note(self) -> str:
+        """What ``qa index`` would re-embed and why, for an index this install can still
+        search ("" when the index is this embedder's own or empty)."""
+        if self.count() == 0 or self.embedder_problem():
+            return ""
+        record = self.written_by()
+        if record == self.embedder_info:
+            return ""
+        return (f"vectors by {self._writer_label(self.stored_dim())}; `qa index FOLDER` "
+                f"re-embeds them with {self.embedder_info.label()}")
+
+    def require_searchable(self) -> None:
+        """Raise ``StoreError`` (one line, both embedders named) unless the vectors fit."""
+        if problem := self.embedder_problem():
+            raise StoreError(problem)
+
+    def adopt_embedder(self) -> str:
+        """Make the collection this embedder's own before a build; returns why every article
+        will be re-embedded ("" when nothing was dropped). Vectors of two embedders are never
+        mixed: a collection recording another embedder, or none, is dropped and made anew
+        with our record (even an empty one: Chroma keeps the dimension of its first vector)."""
+        ours, count = self.embedder_info, self.count()
+        if self.written_by() == ours and (count == 0 or self.stored_dim() == ours.dim):
+            return ""
+        reason = "" if count == 0 else (
+            f"the index was embedded by {self._writer_label(self.stored_dim())}; "
+            f"re-embedded every article with {ours.label()}")
+        try:
+            self.client.delete_collection(self.settings.collection)
+        except Exception as exc:
+            raise StoreError(f"cannot clear the index to re-embed it: {exc}") from None
+        for name in ("collection", "vector_store"):
+            self.__dict__.pop(name, None)
+        _ = self.collection  # made anew, empty, with our record
+        return reason
+
+    def _set_metadata(self, updates: dict[str, Any]) -> None:
+        """Merge into the collection's metadata (Chroma's ``modify`` replaces all of it)."""
+        self.collection.modify(metadata={**(self.collection.metadata or {}), **updates})
+
     def embeddings(self, ids: Sequence[str]) -> Any:
         """The stored vectors as a float32 matrix, row i for ``ids[i]`` (zeros when absent),
-        so queries never re-embed the corpus."""
+        so queries never re-embed the corpus. Raises ``StoreError`` when they were made by
+        another model or are of another dimension than this install's embedder."""
         import numpy as np
+
+        self.require_searchable()
 
         row = {cid: i for i, cid in enumerate(ids)}
         matrix = None
@@ -170,11 +260,15 @@ class ArticleIndex:
     def stats(self) -> IndexStats:
         meta = self.collection.metadata or {}
         articles = len({m["article_id"] for _i, m, _d in self._rows(["metadatas"])})
+        chunks = self.count()
         return IndexStats(
             articles=articles,
-            chunks=self.count(),
+            chunks=chunks,
             built_at=str(meta.get("built_at", "")),
             source=str(meta.get("source", "")),
+            embedder=self._writer_label(self.stored_dim()) if chunks else "",
+            problem=self.embedder_problem(),
+            note=self.embedder_note(),
         )
 
     # --- writing ------------------------------------------------------------------------
@@ -218,7 +312,7 @@ class ArticleIndex:
 
     def mark_built(self, source: str) -> None:
         built = datetime.now(UTC).isoformat(timespec="seconds")
-        self.collection.modify(metadata={"built_at": built, "source": source})
+        self._set_metadata({"built_at": built, "source": source})
 
 
 def _chunk_metadata(chunk: Chunk, content_hash: str, n_chunks: int) -> dict[str, Any]:
@@ -254,13 +348,14 @@ def chunk_from_row(chunk_id: str, meta: dict[str, Any], text: str) -> Chunk:
     )
 
 
-def _progress(total: int, unit: str, enabled: bool | None) -> Any:
+def _progress(total: int, unit: str, enabled: bool | None, desc: str | None = None) -> Any:
     import sys
 
     from tqdm import tqdm
 
     disable = not sys.stderr.isatty() if enabled is None else not enabled
-    return tqdm(total=total, unit=unit, disable=disable, dynamic_ncols=True, smoothing=0.1)
+    return tqdm(total=total, unit=unit, disable=disable, dynamic_ncols=True, smoothing=0.1,
+                desc=desc)
 
 
 def build_index(
@@ -273,6 +368,7 @@ def build_index(
         detail = "; ".join(str(p) for p in problems[:5]) or "no .txt .md .html .json .jsonl files"
         raise IngestError(f"nothing to index in {path}: {detail}")
     index = index or ArticleIndex(settings)
+    reembedded = index.adopt_embedder()
     state = index.article_state()
     opts = {"max_tokens": settings.chunk_tokens, "overlap": settings.chunk_overlap}
     hashes = {a.id: ingest.content_hash(a, **opts) for a in articles}
@@ -303,7 +399,7 @@ def build_index(
     counts: dict[str, int] = {}
     for chunk in chunks:
         counts[chunk.article_id] = counts.get(chunk.article_id, 0) + 1
-    _embed_and_write(index, chunks, hashes, counts, settings)
+    _embed_and_write(index, chunks, hashes, counts, settings, again=bool(reembedded))
     for article in changed:
         index.delete_stale_chunks(article.id, counts.get(article.id, 0))
     index.delete_articles(removed_ids)
@@ -317,6 +413,7 @@ def build_index(
         seconds=time.perf_counter() - started,
         duplicates=sum(len(a.duplicates) for a in articles),
         problems=tuple(problems),
+        reembedded=reembedded,
     )
 
 
@@ -326,11 +423,14 @@ def _embed_and_write(
     hashes: dict[str, str],
     counts: dict[str, int],
     settings: Settings,
+    *,
+    again: bool = False,
 ) -> None:
     if not chunks:
         return
     embedder = index.embedder
-    with _progress(len(chunks), "chunk", settings.progress) as bar:
+    desc = "re-embedding" if again else None
+    with _progress(len(chunks), "chunk", settings.progress, desc) as bar:
         for i in range(0, len(chunks), _GROUP):
             group = chunks[i : i + _GROUP]
             vectors = embedder.get_text_embedding_batch([c.embed_text() for c in group])

@@ -118,12 +118,14 @@ class IndexReport:
     seconds: float = 0.0
     duplicates: int = 0
     problems: tuple[IngestProblem, ...] = field(default=())
+    reembedded: str = ""  # why every article was embedded again (another embedder's index)
 
     def summary(self) -> str:
         """One line for the CLI and the UI."""
         rate = self.chunks_embedded / self.seconds if self.seconds > 0 else 0.0
         return (
-            f"added {self.added}, updated {self.updated}, removed {self.removed}, "
+            (f"{self.reembedded}; " if self.reembedded else "")
+            + f"added {self.added}, updated {self.updated}, removed {self.removed}, "
             f"unchanged {self.unchanged} articles; {self.duplicates} duplicates folded; "
             f"{self.chunks_embedded} chunks embedded in {self.seconds:.1f}s "
             f"({rate:.0f} chunks/s); {len(self.problems)} problems"

@@ -424,10 +424,12 @@ class Retriever:
 
         The product runs in torch, on the embedder's own threads: a numpy (OpenBLAS) product
         leaves its threads spinning and slows the next query's embedding threefold on 2 cores.
+        Each text is embedded as a query: on the onnx backends that is one thread, no spinning.
         """
         import torch
 
-        vectors = torch.tensor(self.index.embedder.get_text_embedding_batch(list(texts)),
+        embedder = self.index.embedder
+        vectors = torch.tensor([embedder.get_query_embedding(t) for t in texts],
                                dtype=torch.float32)
         vectors = torch.nn.functional.normalize(vectors, dim=1)
         return (vectors @ torch.from_numpy(self._matrix).T).numpy()

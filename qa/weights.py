@@ -87,6 +87,20 @@ def verify_file(
     _remember(path, sha256, stamp_dir)
 
 
+def remembered_sha256(path: Path, *, stamp_dir: Path) -> str:
+    """SHA-256 of a file that has no official hash (a user's own model), hashed only when
+    the file is new or changed (same stamp as ``verify_file``: path, size and mtime)."""
+    try:
+        stamp = json.loads(_stamp(path, stamp_dir).read_text())
+        if stamp == _mark(path, str(stamp.get("sha256"))):
+            return str(stamp["sha256"])
+    except (OSError, ValueError, AttributeError):
+        pass
+    digest = sha256_file(path)
+    _remember(path, digest, stamp_dir)
+    return digest
+
+
 def _part_paths(modules: Sequence[str]) -> list[Path]:
     """Each part package's data file, in order; missing packages are named as a pip command."""
     missing, paths = [], []

@@ -41,10 +41,12 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def embedder(cache_dir: Path):  # type: ignore[no-untyped-def]
-    """One embedding model for the whole session (loading it costs seconds)."""
-    from qa.embed import load_embedder, model_dir
+    """The default embedder (QA_EMBED_BACKEND's default), loaded once for the session; its
+    ONNX export is made in the user's cache on first use, as ``qa`` itself does."""
+    from qa.config import Settings
+    from qa.embed import embedder_for
 
-    return load_embedder(model_dir(None, cache_dir=cache_dir))
+    return embedder_for(Settings.load(cache_dir=cache_dir))
 
 
 @pytest.fixture
