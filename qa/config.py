@@ -49,12 +49,17 @@ class Settings(BaseSettings):
         "model on onnxruntime), onnx (fp32 on onnxruntime) or torch (sentence-transformers). "
         "An index written by another backend is re-embedded by `qa index`.",
     )
-    embed_batch_size: int = Field(default=64, ge=1, description="Chunks embedded per batch.")
+    embed_batch_size: int = Field(
+        default=64,
+        ge=1,
+        description="Chunks embedded per batch by the torch backend (the onnx ones embed each "
+        "chunk alone, which is faster on a CPU).",
+    )
     embed_threads: int | None = Field(
         default=None,
         ge=1,
-        description="CPU threads that embed a batch while indexing (onnx backends); unset "
-        "means every core. A question is always embedded on one thread.",
+        description="Chunks embedded side by side while indexing (onnx backends), one thread "
+        "each; unset means one per core. A question is always embedded on one thread.",
     )
     chunk_tokens: int = Field(
         default=256,

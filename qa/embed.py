@@ -176,8 +176,9 @@ def load_embedder(
 ) -> BaseEmbedding:
     """A llama-index embedding for ``spec`` on the CPU, normalised, with an ``info`` property.
 
-    The ONNX backends export the model into ``cache_dir`` on first use (``qa.onnx_export``);
-    ``threads`` is how many cores a batch uses there (None: all). Raises ``ModelError``.
+    The ONNX backends export the model into ``cache_dir`` on first use (``qa.onnx_export``)
+    and run one text at a time, ``threads`` side by side (None: every core); ``batch_size``
+    is torch's. Raises ``ModelError``.
     """
     info = describe_embedder(spec, backend)
     if backend == "torch":
@@ -195,7 +196,7 @@ def load_embedder(
     models = onnx_models(spec, cache_dir=cache_dir)
     return OnnxEmbedding.load(
         models.int8 if backend == "onnx-int8" else models.fp32,
-        spec=spec, info=info, batch_size=batch_size, threads=threads,
+        spec=spec, info=info, threads=threads,
     )
 
 

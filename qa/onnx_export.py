@@ -189,7 +189,8 @@ def _encode(spec: ModelSpec, texts: list[str]) -> tuple[Any, Any]:
 
     from qa.onnx_embed import load_tokenizer
 
-    encodings = load_tokenizer(spec.folder, max_length=spec.max_length).encode_batch(texts)
+    tokenizer = load_tokenizer(spec.folder, max_length=spec.max_length, pad=True)
+    encodings = tokenizer.encode_batch(texts)
     ids = np.array([e.ids for e in encodings], dtype=np.int64)
     mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
     return ids, mask

@@ -11,9 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import MULTIHOP, SEED
 
+from qa.embed import embedder_for
 from qa.errors import IngestError, ModelError
 from qa.index import ArticleIndex, build_index
 from qa.retrieve import Retriever
@@ -212,3 +214,91 @@ def test_chroma_server(make_settings, embedder, seed_folder: Path, chroma_server
     assert any("65 billion" in h.chunk.text for h in hits[:3])
     again = build_index(seed_folder, settings, index=ArticleIndex(settings, embedder=embedder))
     assert again.unchanged == 1 and again.chunks_embedded == 0
+
+
+# --- which embedder wrote the index (issue 11; issue 10, item 6) -------------------------------
+
+
+def test_index_of_the_other_precision_is_reembedded_not_mixed(
+    make_settings, embedder, seed_folder: Path
+) -> None:  # type: ignore[no-untyped-def]
+    fp32_settings = make_settings(embed_backend="onnx")
+    fp32 = embedder_for(fp32_settings)
+    first = build_index(seed_folder, fp32_settings,
+                        index=ArticleIndex(fp32_settings, embedder=fp32))
+    assert first.reembedded == ""
+    settings = make_settings()  # the default: int8
+    index = ArticleIndex(settings, embedder=embedder)
+    assert index.written_by() == fp32.info
+    assert index.embedder_problem() == "", "int8 questions can search fp32 vectors meanwhile"
+    assert "re-embeds them with all-MiniLM-L6-v2 (onnx-int8" in index.stats().note
+
+    report = build_index(seed_folder, settings, index=index)
+    assert "(onnx, 384-dim)" in report.reembedded and "(onnx-int8, 384-dim)" in report.reembedded
+    assert report.reembedded in report.summary()
+    assert report.chunks_embedded == first.chunks_embedded == index.count()
+    assert index.written_by() == embedder.info
+    chunks = index.chunks()
+    stored = index.embeddings([c.id for c in chunks])
+    texts = [c.embed_text() for c in chunks]
+    assert np.allclose(stored, embedder.get_text_embedding_batch(texts), atol=1e-6)
+    assert not np.allclose(stored, fp32.get_text_embedding_batch(texts), atol=1e-3)
+    assert index.stats().note == "" and index.stats().embedder.endswith("(onnx-int8, 384-dim)")
+
+    again = build_index(seed_folder, settings, index=ArticleIndex(settings, embedder=embedder))
+    assert (again.reembedded, again.chunks_embedded) == ("", 0)
+
+
+@pytest.mark.parametrize("record", [True, False], ids=["recorded", "unrecorded"])
+def test_index_of_another_dimension_gives_one_line_in_every_face(
+    make_settings, embedder, seed_folder: Path, record: bool
+) -> None:  # type: ignore[no-untyped-def]
+    """An index written elsewhere with 768-dim vectors (with or without a record of its
+    embedder): `qa info`, `qa ask` and `qa.answer` say so in one line; `qa index` rebuilds."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+    from click.testing import CliRunner
+
+    import qa
+    from qa.cli import main
+    from qa.ingest import chunk_articles, load_articles
+
+    settings = make_settings()
+    client = chromadb.PersistentClient(path=str(settings.index_dir),
+                                       settings=ChromaSettings(anonymized_telemetry=False))
+    foreign = {"embed_model": "all-mpnet-base-v2", "embed_backend": "torch", "embed_dim": 768}
+    client.create_collection(settings.collection, configuration={"hnsw": {"space": "cosine"}},
+                             embedding_function=None, metadata=foreign if record else None)
+    index = ArticleIndex(settings, embedder=embedder)
+    articles, _ = load_articles(seed_folder, max_article_mb=5)
+    chunks = chunk_articles(articles, tokenizer=index.tokenizer)
+    rng = np.random.default_rng(0)
+    index.write(chunks, rng.normal(size=(len(chunks), 768)).tolist(),
+                {a.id: "h" for a in articles}, {a.id: len(chunks) for a in articles})
+    del client
+    writer = "all-mpnet-base-v2 (torch, 768-dim)" if record else "unrecorded embedder (768-dim)"
+
+    where = ["--index", str(settings.index_dir)]
+    info = CliRunner().invoke(main, ["info", *where])
+    assert info.exit_code == 1, info.output
+    assert writer in info.output and "(onnx-int8, 384-dim)" in info.output
+    assert "qa index FOLDER" in info.output
+
+    asked = CliRunner().invoke(main, ["ask", "Who did Stoltenberg meet in Kyiv?", *where])
+    assert asked.exit_code == 1
+    lines = asked.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), asked.output
+    assert writer in lines[0] and "384-dim" in lines[0] and "qa index FOLDER" in lines[0]
+    assert "Traceback" not in asked.output and "mat1" not in asked.output
+
+    with pytest.raises(qa.StoreError) as raised:
+        qa.answer("Who did Stoltenberg meet in Kyiv?", index_dir=settings.index_dir)
+    assert "\n" not in str(raised.value) and writer in str(raised.value)
+
+    rebuilt = CliRunner().invoke(main, ["index", str(seed_folder), *where])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert f"the index was embedded by {'an ' * (not record)}{writer}" in rebuilt.output
+    assert "re-embedded every article with all-MiniLM-L6-v2 (onnx-int8, 384-dim)" in rebuilt.output
+    after = CliRunner().invoke(main, ["info", *where])
+    assert after.exit_code == 0, after.output
+    assert "embedded by all-MiniLM-L6-v2 (onnx-int8, 384-dim)" in after.output
