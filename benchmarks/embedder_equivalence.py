@@ -2,7 +2,8 @@
 
     python benchmarks/embedder_equivalence.py --corpus ../shared/eval/multihop-rag/corpus.json \
         [--chunks 1000] [--torch] \
-        [--queries ../shared/eval/multihop-rag/queries-dev.json [--limit N] [--index-root DIR]]
+        [--queries ../shared/eval/multihop-rag/queries-dev.json [--limit N] [--index-root DIR]] \
+        [--articles N]
 
 1. The corpus is chunked as ``qa index`` chunks it; ``--chunks`` chunks spread evenly over it
    are embedded by the ``onnx`` (fp32) and ``onnx-int8`` backends (and by ``torch`` with
@@ -15,6 +16,9 @@
    The verdict: int8 may be the default only if it is within 0.01 of fp32 on Hits@10, MRR@10
    and FactRecall@10 (issue 11); otherwise the default must be ``onnx``.
 
+``--articles N`` (a smoke run, not a measurement) keeps N articles of the corpus: those that
+hold the chosen questions' evidence first, then the others in corpus order.
+
 Writes ``benchmarks/results/embedder-equivalence.json``. MultiHop-RAG: Tang & Yang, COLM 2024,
 ODC-BY 1.0.
 """
@@ -25,6 +29,7 @@ import argparse
 import hashlib
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -39,6 +44,20 @@ from qa.eval import format_retrieval, load_queries, run_retrieval
 RESULTS = Path(__file__).resolve().parent / "results"
 GATED = ("hits@10", "mrr@10", "fact_recall@10")
 TOLERANCE = 0.01
+
+
+def subset(corpus: Path, queries: Path | None, limit: int | None, n: int, folder: Path) -> Path:
+    """A corpus of ``n`` articles: the chosen questions' evidence first, then corpus order."""
+    records = json.loads(corpus.read_text(encoding="utf-8"))
+    wanted: set[str] = set()
+    if queries:
+        chosen = json.loads(queries.read_text(encoding="utf-8"))[:limit]
+        wanted = {e.get("url", "") for q in chosen for e in q.get("evidence_list") or []}
+    keep = [r for r in records if r.get("url") in wanted]
+    keep += [r for r in records if r.get("url") not in wanted][: max(0, n - len(keep))]
+    path = folder / f"{corpus.stem}-first{n}.json"
+    path.write_text(json.dumps(keep[:max(n, len(keep))]), encoding="utf-8")
+    return path
 
 
 def log(message: str) -> None:
@@ -122,10 +141,20 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None,
                         help="only the first N question records (null queries count)")
     parser.add_argument("--index-root", type=Path, default=None)
+    parser.add_argument("--articles", type=int, default=None,
+                        help="smoke run: only N articles (the questions' evidence first)")
     parser.add_argument("--out", type=Path, default=RESULTS / "embedder-equivalence.json")
     args = parser.parse_args()
     settings = Settings.load(progress=False)
+    with tempfile.TemporaryDirectory(prefix="qa-equivalence-") as tmp:
+        if args.articles:  # a throw-away corpus gets throw-away indexes unless told otherwise
+            args.corpus = subset(args.corpus, args.queries, args.limit, args.articles, Path(tmp))
+            args.index_root = args.index_root or Path(tmp) / "indexes"
+        run(args, settings)
 
+
+def run(args: argparse.Namespace, settings: Settings) -> None:
+    """Everything ``main`` promises, on the parsed arguments."""
     texts = spread_chunks(args.corpus, settings, args.chunks)
     backends = ["onnx", "onnx-int8"] + (["torch"] if args.torch else [])
     vectors, seconds = {}, {}

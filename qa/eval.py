@@ -327,6 +327,7 @@ def run_ingest(settings: Settings, corpus: Path, *,
             batch_size=settings.embed_batch_size)
         for model in (embedder, torch_embedder):  # model loads stay outside the timings
             model.get_text_embedding_batch(["warm up"] * 4)
+        index.count()  # so does opening Chroma, as for llama-index's store below
         limit = int(embedder.max_length)
 
         started = time.perf_counter()
