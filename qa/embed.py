@@ -12,6 +12,7 @@ is llama-index's HuggingFaceEmbedding over sentence-transformers. Every embedder
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,7 +152,9 @@ def describe_embedder(spec: ModelSpec, backend: str) -> EmbedderInfo:
     return EmbedderInfo(spec.name, backend, spec.dim)
 
 
+@functools.cache
 def _torch_embedding_class() -> type[BaseEmbedding]:
+    """Made on first use: importing llama-index's HuggingFace module imports torch."""
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
     class TorchEmbedding(HuggingFaceEmbedding):  # type: ignore[misc]

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -117,6 +118,9 @@ def onnx_models(spec: ModelSpec, *, cache_dir: Path) -> OnnxModels:
             if found := _current(folder, sha):
                 return found
             _remove_leftovers(folder.parent)
+            # said once per install, so a first `qa index` or question that waits is explained
+            print(f"making the ONNX embedder from {spec.name} in {folder} (once per install, "
+                  "about 20 s)", file=sys.stderr, flush=True)
             build = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".build-"))
             try:
                 _build(spec, sha, build)
