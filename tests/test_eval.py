@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from qa.config import Settings
 from qa.eval import (
     Query,
     answer_correct,
@@ -192,7 +193,7 @@ def test_retrieval_harness_on_a_slice_builds_then_reuses_the_index(tmp_path: Pat
     assert report["hits@10"] >= 0.8
     assert set(report["latency_ms"]) == {"p50", "p95"}
     assert report["query_embedding_ms"]["n"] == 5
-    assert report["embedder"] == "all-MiniLM-L6-v2 (onnx-int8, 384-dim)"
+    assert report["embedder"] == f"all-MiniLM-L6-v2 ({_DEFAULT}, 384-dim)"
     assert "question type" in first.stdout and "p50" in first.stdout
     assert "query embedding alone" in first.stdout
 
@@ -215,13 +216,16 @@ def test_bad_queries_file_is_a_clean_error(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
+_DEFAULT = Settings.model_fields["embed_backend"].default
+
+
 def test_ingest_harness_keeps_llama_index_on_its_torch_embedder(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus.json"
     corpus.write_text(json.dumps(json.loads((MULTIHOP / "corpus.json").read_text())[:3]))
     result = CliRunner().invoke(eval_group, ["ingest", "--corpus", str(corpus), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert report["embedder"] == "all-MiniLM-L6-v2 (onnx-int8, 384-dim)"
+    assert report["embedder"] == f"all-MiniLM-L6-v2 ({_DEFAULT}, 384-dim)"
     assert report["llama_index_embedder"] == "all-MiniLM-L6-v2 (torch, 384-dim)"
     assert report["ours"]["articles"] == report["llama_index"]["articles"] == 3
     assert report["ours"]["chunks"] == report["embedder_alone"]["chunks"] > 3

@@ -222,28 +222,30 @@ def test_chroma_server(make_settings, embedder, seed_folder: Path, chroma_server
 def test_index_of_the_other_precision_is_reembedded_not_mixed(
     make_settings, embedder, seed_folder: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    fp32_settings = make_settings(embed_backend="onnx")
-    fp32 = embedder_for(fp32_settings)
-    first = build_index(seed_folder, fp32_settings,
-                        index=ArticleIndex(fp32_settings, embedder=fp32))
+    ours = embedder.info  # the default backend
+    other_backend = "onnx" if ours.backend == "onnx-int8" else "onnx-int8"
+    other_settings = make_settings(embed_backend=other_backend)
+    other = embedder_for(other_settings)
+    first = build_index(seed_folder, other_settings,
+                        index=ArticleIndex(other_settings, embedder=other))
     assert first.reembedded == ""
-    settings = make_settings()  # the default: int8
+    settings = make_settings()
     index = ArticleIndex(settings, embedder=embedder)
-    assert index.written_by() == fp32.info
-    assert index.embedder_problem() == "", "int8 questions can search fp32 vectors meanwhile"
-    assert "re-embeds them with all-MiniLM-L6-v2 (onnx-int8" in index.stats().note
+    assert index.written_by() == other.info
+    assert index.embedder_problem() == "", "questions can search the other precision meanwhile"
+    assert f"re-embeds them with {ours.label()}" in index.stats().note
 
     report = build_index(seed_folder, settings, index=index)
-    assert "(onnx, 384-dim)" in report.reembedded and "(onnx-int8, 384-dim)" in report.reembedded
+    assert other.info.label() in report.reembedded and ours.label() in report.reembedded
     assert report.reembedded in report.summary()
     assert report.chunks_embedded == first.chunks_embedded == index.count()
-    assert index.written_by() == embedder.info
+    assert index.written_by() == ours
     chunks = index.chunks()
     stored = index.embeddings([c.id for c in chunks])
     texts = [c.embed_text() for c in chunks]
     assert np.allclose(stored, embedder.get_text_embedding_batch(texts), atol=1e-6)
-    assert not np.allclose(stored, fp32.get_text_embedding_batch(texts), atol=1e-3)
-    assert index.stats().note == "" and index.stats().embedder.endswith("(onnx-int8, 384-dim)")
+    assert not np.allclose(stored, other.get_text_embedding_batch(texts), atol=1e-3)
+    assert index.stats().note == "" and index.stats().embedder == ours.label()
 
     again = build_index(seed_folder, settings, index=ArticleIndex(settings, embedder=embedder))
     assert (again.reembedded, again.chunks_embedded) == ("", 0)
@@ -281,7 +283,7 @@ def test_index_of_another_dimension_gives_one_line_in_every_face(
     where = ["--index", str(settings.index_dir)]
     info = CliRunner().invoke(main, ["info", *where])
     assert info.exit_code == 1, info.output
-    assert writer in info.output and "(onnx-int8, 384-dim)" in info.output
+    assert writer in info.output and embedder.info.label() in info.output
     assert "qa index FOLDER" in info.output
 
     asked = CliRunner().invoke(main, ["ask", "Who did Stoltenberg meet in Kyiv?", *where])
@@ -298,7 +300,7 @@ def test_index_of_another_dimension_gives_one_line_in_every_face(
     rebuilt = CliRunner().invoke(main, ["index", str(seed_folder), *where])
     assert rebuilt.exit_code == 0, rebuilt.output
     assert f"the index was embedded by {'an ' * (not record)}{writer}" in rebuilt.output
-    assert "re-embedded every article with all-MiniLM-L6-v2 (onnx-int8, 384-dim)" in rebuilt.output
+    assert f"re-embedded every article with {embedder.info.label()}" in rebuilt.output
     after = CliRunner().invoke(main, ["info", *where])
     assert after.exit_code == 0, after.output
-    assert "embedded by all-MiniLM-L6-v2 (onnx-int8, 384-dim)" in after.output
+    assert f"embedded by {embedder.info.label()}" in after.output
