@@ -31,10 +31,12 @@ from qa.weights import assemble_packaged_model, check_gguf
 
 _KEEP_LOGS = 8
 
-# Runs llama_cpp.server as __main__ after two guards. It reads every setting from an unprefixed
+# Runs llama_cpp.server as __main__ after three guards. It reads every setting from an unprefixed
 # environment variable too (HOST and PORT even override its flags), so a stray PORT or API_KEY
 # would silently break it: those are dropped. A watcher exits once the parent is gone, so the
-# server never outlives the Python that started it, even when that one is SIGKILLed.
+# server never outlives the Python that started it, even when that one is SIGKILLed. On a CPU
+# that advertises AMX, weights stay out of llama.cpp's repacked "extra" buffers: there its AMX
+# q4_K kernels crashed the server (SIGSEGV on every prompt of 4 tokens or more, in this VM).
 _BOOTSTRAP = """\
 import os, runpy, sys, threading, time
 from llama_cpp.server.settings import Settings
@@ -46,7 +48,15 @@ def _watch():
         time.sleep(0.5)
     os._exit(0)
 threading.Thread(target=_watch, daemon=True).start()
-sys.argv = ["llama_cpp.server", *sys.argv[2:]]
+if sys.argv[2] == "no-extra-buffers":
+    import llama_cpp.llama_cpp as ll
+    _defaults = ll.llama_model_default_params
+    def _params():
+        params = _defaults()
+        params.use_extra_bufts = False
+        return params
+    ll.llama_model_default_params = _params
+sys.argv = ["llama_cpp.server", *sys.argv[3:]]
 runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
 """
 
@@ -241,6 +251,14 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def _cpu_has_amx() -> bool:
+    """Whether /proc/cpuinfo lists Intel AMX (then the server avoids its AMX kernels)."""
+    try:
+        return " amx_int8" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
 class LocalLLMServer:
     """``llama_cpp.server`` in a child process on a free loopback port, started on demand."""
 
@@ -316,7 +334,8 @@ class LocalLLMServer:
             "--interrupt_requests": "False",  # a second request queues, not cuts the first short
             "--verbose": "True",  # load messages and per-request timings go to the log file
         }
-        return [sys.executable, "-c", _BOOTSTRAP, str(os.getpid())] + [
+        buffers = "no-extra-buffers" if _cpu_has_amx() else "extra-buffers"
+        return [sys.executable, "-c", _BOOTSTRAP, str(os.getpid()), buffers] + [
             x for pair in flags.items() for x in pair
         ]
 
