@@ -15,7 +15,7 @@ import click
 
 from qa.config import Settings
 from qa.errors import QAError
-from qa.models import Answer
+from qa.models import Answer, Evidence
 from qa.service import QAService
 
 INDEX_HELP = "Index folder (default: indexes/default, or QA_INDEX_DIR)."
@@ -82,17 +82,37 @@ def index_cmd(path: Path, index_dir: Path | None, progress: bool | None) -> None
 @click.argument("question")
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), help=INDEX_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the Answer as one JSON object.")
-def ask_cmd(question: str, index_dir: Path | None, as_json: bool) -> None:
-    """Answer QUESTION from the indexed articles, with a numbered source list."""
-    settings = _settings(index_dir=index_dir)
+@click.option(
+    "--evidence",
+    type=click.Choice(["snippets", "passages"]),
+    default=None,
+    help="What the model reads: picked sentences (default, QA_EVIDENCE) or whole passages.",
+)
+def ask_cmd(question: str, index_dir: Path | None, as_json: bool, evidence: str | None) -> None:
+    """Answer QUESTION from the indexed articles, with a numbered source list.
+
+    On a terminal the evidence line and the answer appear as they come (on stderr); the
+    checked answer and its sources follow on stdout."""
+    settings = _settings(index_dir=index_dir, evidence=evidence)
     service = QAService(settings)
     live = sys.stderr.isatty() and not as_json
+    result: Answer | None = None
     try:
-        result = service.ask(
-            question, on_text=(lambda t: click.echo(t, nl=False, err=True)) if live else None
-        )
+        for item in service.stream(question):
+            if isinstance(item, Answer):
+                result = item
+            elif not live:
+                continue
+            elif isinstance(item, Evidence):
+                if item.snippets:
+                    titles = {s.passage.title for s in item.snippets}
+                    click.echo(f"(reading {len(item.snippets)} excerpts from {len(titles)} "
+                               f"articles, {item.seconds:.1f}s)", err=True)
+            else:
+                click.echo(item, nl=False, err=True)
     finally:
         service.close()
+    assert result is not None
     if live:
         click.echo("\n", err=True)
     if as_json:
@@ -106,7 +126,7 @@ def format_answer(result: Answer) -> str:
     lines = [result.text]
     if result.unsupported:
         lines.append("")
-        lines.extend(f"(no passage supports: {s})" for s in result.unsupported)
+        lines.extend(f"(not supported by its sources: {s})" for s in result.unsupported)
     if result.citations:
         lines.append("")
         lines.append("Sources:")
@@ -114,6 +134,8 @@ def format_answer(result: Answer) -> str:
             meta = ", ".join(x for x in (c.source, c.published_at[:10], c.url or c.path) if x)
             lines.append(f"[{c.number}] {c.title} ({meta})")
             quote = " ".join(c.quote.split())
+            if c.header:
+                lines.append(f"    {c.header}")
             lines.append(f'    "{quote[:300]}{"…" if len(quote) > 300 else ""}"')
     return "\n".join(lines)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -69,6 +70,21 @@ class Settings(BaseSettings):
     min_similarity: float = Field(
         default=0.30,
         description="Below this best cosine similarity, refuse without calling the LLM.",
+    )
+    evidence: Literal["snippets", "passages"] = Field(
+        default="snippets",
+        description="What the LLM reads: sentences picked from the top passages (snippets), "
+        "or the top context_k passages whole (passages).",
+    )
+    evidence_budget: int = Field(
+        default=320,
+        ge=32,
+        le=4000,
+        description="Most tokens of snippets (and their article headings) the LLM reads, "
+        "counted by the embedder's tokenizer.",
+    )
+    evidence_passages: int = Field(
+        default=10, ge=1, le=100, description="Top passages whose sentences may be snippets."
     )
 
     # --- LLM --------------------------------------------------------------------------------

@@ -212,18 +212,57 @@ def answer_correct(short: str, gold: str, *, refused: bool, null_query: bool) ->
     return got == want or f" {want} " in f" {got} "
 
 
-def answers_report(rows: Sequence[tuple[str, bool, float]]) -> dict[str, Any]:
-    """Accuracy overall and per type, and mean seconds per answer, from (type, right, secs)."""
+@dataclass(frozen=True)
+class AnswerRow:
+    """One answered benchmark question: right or not, and how its citations fared."""
+
+    question_type: str
+    right: bool
+    seconds: float
+    refused: bool
+    citations: int
+    gold_citations: int  # citations whose quote contains a gold evidence fact
+    prompt_tokens: int | None = None
+    first_token_seconds: float | None = None
+    evidence_seconds: float | None = None
+
+
+def gold_citations(answer: Answer, facts: Sequence[str]) -> int:
+    """How many of the answer's citations quote a gold evidence fact whole (spaces and
+    newlines removed, as the paper compares passages with facts)."""
+    wanted = [squash(f) for f in facts if f.strip()]
+    return sum(any(f in squash(c.quote) for f in wanted) for c in answer.citations)
+
+
+def answers_report(rows: Sequence[AnswerRow]) -> dict[str, Any]:
+    """Accuracy overall and per type; citation precision (share of citations quoting a gold
+    fact) and the share of answered questions with at least one such citation, over answered
+    questions with gold facts; medians of prompt tokens and times."""
     by_type: dict[str, list[bool]] = defaultdict(list)
-    for qtype, right, _s in rows:
-        by_type[qtype].append(right)
+    for row in rows:
+        by_type[row.question_type].append(row.right)
     n = len(rows)
+    answered = [r for r in rows if not r.refused and r.question_type != NULL_TYPE]
+    cites = sum(r.citations for r in answered)
+
+    def median(values: Iterable[float | int | None]) -> float | None:
+        got = [float(v) for v in values if v is not None]
+        return statistics.median(got) if got else None
+
     return {
         "queries": n,
-        "accuracy": sum(r for _t, r, _s in rows) / n if n else 0.0,
+        "accuracy": sum(r.right for r in rows) / n if n else 0.0,
         "per_type": {t: {"queries": len(v), "accuracy": sum(v) / len(v)}
                      for t, v in sorted(by_type.items())},
-        "seconds_per_answer": statistics.fmean(s for _t, _r, s in rows) if n else 0.0,
+        "seconds_per_answer": statistics.fmean(r.seconds for r in rows) if n else 0.0,
+        "answered": len(answered),
+        "citations": cites,
+        "citation_precision": sum(r.gold_citations for r in answered) / cites if cites else 0.0,
+        "answered_with_gold_citation": (sum(r.gold_citations > 0 for r in answered)
+                                        / len(answered) if answered else 0.0),
+        "median_prompt_tokens": median(r.prompt_tokens for r in rows),
+        "median_first_token_s": median(r.first_token_seconds for r in rows),
+        "median_evidence_s": median(r.evidence_seconds for r in rows),
     }
 
 
@@ -253,26 +292,35 @@ def run_retrieval(service: Any, corpus: Path, queries: Sequence[Query], *, top_k
     return report
 
 
-def ask_short(service: Any, question: str) -> Answer:
+def ask_short(service: Any, question: str, *, evidence: str | None = None) -> Answer:
     """The product's answer path with one extra instruction: end on a short final answer."""
-    return service.ask(question, instructions=SHORT_ANSWER_HINT)
+    return service.ask(question, instructions=SHORT_ANSWER_HINT, evidence=evidence)
 
 
 def run_answers(service: Any, corpus: Path, queries: Sequence[Query], *,
+                modes: Sequence[str] = ("snippets",),
                 log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
-    """Answer every query end to end with ``service``'s LLM and score it strictly."""
+    """Answer every query end to end with ``service``'s LLM in each evidence mode (taking
+    turns per question, so both meet the same server state) and score them strictly; one
+    report per mode."""
     log(f"index {service.settings.index_dir}: {service.ingest(corpus).summary()}")
-    rows = []
+    rows: dict[str, list[AnswerRow]] = {m: [] for m in modes}
     for n, q in enumerate(queries, start=1):
-        answer = ask_short(service, q.text)
-        short = "" if answer.refused else short_answer(answer.text)
-        right = answer_correct(short, q.answer, refused=answer.refused,
-                               null_query=q.question_type == NULL_TYPE)
-        rows.append((q.question_type, right, answer.seconds))
-        log(f"[{n}/{len(queries)}] {'ok ' if right else 'BAD'} {q.question_type}: "
-            f"gold {q.answer!r}, got {'(refused)' if answer.refused else repr(short)} "
-            f"in {answer.seconds:.1f}s")
-    return answers_report(rows)
+        for mode in modes:
+            answer = ask_short(service, q.text, evidence=mode)
+            short = "" if answer.refused else short_answer(answer.text)
+            right = answer_correct(short, q.answer, refused=answer.refused,
+                                   null_query=q.question_type == NULL_TYPE)
+            gold = gold_citations(answer, q.facts)
+            rows[mode].append(AnswerRow(q.question_type, right, answer.seconds, answer.refused,
+                                        len(answer.citations), gold, answer.prompt_tokens,
+                                        answer.first_token_seconds, answer.evidence_seconds))
+            log(f"[{n}/{len(queries)} {mode}] {'ok ' if right else 'BAD'} {q.question_type}: "
+                f"gold {q.answer!r}, got {'(refused)' if answer.refused else repr(short)} "
+                f"in {answer.seconds:.1f}s; {gold}/{len(answer.citations)} citations quote a "
+                f"gold fact; {answer.prompt_tokens} prompt tokens")
+    reports = {m: answers_report(r) for m, r in rows.items()}
+    return reports[modes[0]] if len(modes) == 1 else {"modes": reports}
 
 
 def _embedded_tokens(tokenizer: Any, texts: Sequence[str], *, limit: int) -> int:
@@ -369,10 +417,19 @@ def format_retrieval(report: dict[str, Any]) -> str:
 
 
 def format_answers(report: dict[str, Any]) -> str:
+    """The answers report as the terminal shows it."""
     lines = [f"accuracy {report['accuracy']:.4f} over {report['queries']} questions, "
              f"{report['seconds_per_answer']:.1f} s per answer"]
     lines += [f"  {t:<18} {v['accuracy']:.4f} (n={v['queries']})"
               for t, v in report["per_type"].items()]
+    lines.append(f"citation precision {report['citation_precision']:.4f} "
+                 f"({report['citations']} citations of {report['answered']} answered questions);"
+                 f" answered with a gold citation {report['answered_with_gold_citation']:.4f}")
+    tokens = report.get("median_prompt_tokens")
+    if tokens is not None:
+        lines.append(f"median prompt {tokens:.0f} tokens, first token "
+                     f"{report['median_first_token_s'] or 0:.1f} s, evidence "
+                     f"{report['median_evidence_s'] or 0:.2f} s")
     return "\n".join(lines)
 
 
@@ -457,17 +514,23 @@ def retrieval_cmd(corpus: Path, queries: Path, limit: int | None, as_json: bool,
 @_limit
 @_json
 @_index
+@click.option("--evidence", type=click.Choice(["snippets", "passages", "both"]),
+              default="snippets", show_default=True,
+              help="What the model reads; both: each question in each mode, side by side.")
 def answers_cmd(corpus: Path, queries: Path, limit: int | None, as_json: bool,
-                index_dir: Path | None) -> None:
-    """End-to-end answer accuracy with the configured LLM, scored strictly, per type."""
+                index_dir: Path | None, evidence: str) -> None:
+    """End-to-end answer accuracy and citation precision with the configured LLM, per type."""
     from qa.service import QAService
 
+    modes = ("snippets", "passages") if evidence == "both" else (evidence,)
     service = QAService(_load_settings(index_dir, corpus))
     try:
-        report = run_answers(service, corpus, load_queries(queries, limit=limit), log=_log)
+        report = run_answers(service, corpus, load_queries(queries, limit=limit), modes=modes,
+                             log=_log)
     finally:
         service.close()
-    click.echo(format_answers(report))
+    for mode, rep in report.get("modes", {modes[0]: report}).items():
+        click.echo(f"== evidence: {mode}\n{format_answers(rep)}")
     if as_json:
         click.echo(json.dumps(report))
 

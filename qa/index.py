@@ -234,6 +234,8 @@ def _chunk_metadata(chunk: Chunk, content_hash: str, n_chunks: int) -> dict[str,
         "published_at": chunk.published_at,
         "url": chunk.url,
         "path": chunk.path,
+        "table_header": chunk.table_header,
+        "table_header_start": chunk.table_header_start,
     }
 
 
@@ -251,6 +253,8 @@ def chunk_from_row(chunk_id: str, meta: dict[str, Any], text: str) -> Chunk:
         published_at=str(meta.get("published_at", "")),
         url=str(meta.get("url", "")),
         path=str(meta.get("path", "")),
+        table_header=str(meta.get("table_header", "")),
+        table_header_start=int(meta.get("table_header_start", -1)),
     )
 
 

@@ -24,7 +24,7 @@ from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 from qa.errors import IngestError, ModelError
 from qa.models import Article, Chunk, IngestProblem, header_line
 
-CHUNKER_VERSION = "1"  # bump when chunk boundaries change, so every article re-embeds
+CHUNKER_VERSION = "2"  # bump when chunk boundaries change, so every article re-embeds
 SUFFIXES = frozenset({".txt", ".md", ".html", ".htm", ".json", ".jsonl"})
 
 _MB = 1024 * 1024
@@ -299,6 +299,7 @@ _ABBREV = frozenset({
     "col", "sgt", "capt", "cmdr", "adm", "maj", "rev", "hon", "pres", "inc", "ltd", "co", "corp",
     "bros", "vs", "etc", "approx", "dept", "est", "fig", "nos", "vol", "ca", "jan", "feb", "mar",
     "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "mt", "ft", "op"})
+_TABLE_ROW = re.compile(r"[ \t]*\|.*\|[ \t]*$")  # a markdown table row: | cell | cell |
 _END = re.compile(r"[.!?…]+[\"'”’»)\]]*(?=\s)")
 _NEXT = re.compile(r"\s*(\S)")
 
@@ -308,6 +309,10 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     for line in re.finditer(r"[^\n]+", text):
         seg, base, cuts = line.group(), line.start(), [0]
+        if _TABLE_ROW.match(seg):  # a table row is one unit: its cells mean nothing apart
+            lead = len(seg) - len(seg.lstrip())
+            spans.append((base + lead, base + len(seg.rstrip())))
+            continue
         for m in _END.finditer(seg):
             nxt = _NEXT.match(seg, m.end())
             if not nxt or nxt[1].islower():
@@ -375,6 +380,12 @@ def chunk_articles(
     heads = [header_line(t, a.source, a.published_at)
              for t, a in zip(titles, articles, strict=True)]
     budgets = [max_tokens - len(e.ids) for e in tokenizer.encode_batch(heads)]
+    tables = [table_blocks(a.body) for a in articles]
+    for i, blocks in enumerate(tables):  # room for a table's header row repeated in a chunk
+        if blocks:
+            rows = [articles[i].body[h0:h1] for h0, h1, _end in blocks]
+            budgets[i] -= max(len(e.ids) for e in tokenizer.encode_batch(
+                rows, add_special_tokens=False))
     encodings = tokenizer.encode_batch([a.body for a in articles], add_special_tokens=False)
     starts = [np.sort(np.fromiter(itertools.chain.from_iterable(e.offsets), np.int64)[::2])
               for e in encodings]
@@ -390,7 +401,8 @@ def chunk_articles(
             result[i] = [Chunk(id=f"{art.id}:{n:04d}", article_id=art.id, index=n,
                                text=art.body[a:b], start=a, end=b, title=titles[i],
                                source=art.source, published_at=art.published_at, url=art.url,
-                               path=art.path) for n, (a, b) in enumerate(spans)]
+                               path=art.path, **_continued_table(art.body, tables[i], a))
+                         for n, (a, b) in enumerate(spans)]
         check = [(i, c) for i in todo for c in result[i] if not exact  # else only cuts in words
                  or not (_space_at(articles[i].body, c.start - 1)
                          and _space_at(articles[i].body, c.end))]
@@ -403,6 +415,25 @@ def chunk_articles(
             budgets[i] -= extra
         todo = sorted(over)
     return [c for i in range(len(articles)) for c in result[i]]
+
+
+def table_blocks(body: str) -> list[tuple[int, int, int]]:
+    """Markdown tables in ``body``: (header row start, header row end, table end) each."""
+    blocks: list[tuple[int, int, int]] = []
+    for m in re.finditer(r"(?:^[ \t]*\|.*\|[ \t]*(?:\n|$))+", body, re.M):
+        first = body[m.start() : m.end()].split("\n", 1)[0]
+        lead = len(first) - len(first.lstrip())
+        blocks.append((m.start() + lead, m.start() + len(first.rstrip()), m.end()))
+    return blocks
+
+
+def _continued_table(body: str, blocks: list[tuple[int, int, int]], start: int) -> dict[str, Any]:
+    """The header row a chunk needs when it starts inside a table below that row: repeated in
+    what the embedder sees, and kept with any row that evidence selection picks."""
+    for h0, h1, end in blocks:
+        if h1 < start < end:
+            return {"table_header": body[h0:h1], "table_header_start": h0}
+    return {}
 
 
 def _additive(tokenizer: Tokenizer) -> bool:

@@ -18,7 +18,7 @@ import gradio as gr
 
 from qa.config import Settings
 from qa.errors import ConfigError, QAError
-from qa.models import Answer
+from qa.models import Answer, Evidence, Snippet
 from qa.service import QAService
 
 UPLOAD_TYPES = [".txt", ".md", ".html", ".htm", ".json", ".jsonl"]
@@ -50,6 +50,7 @@ CSS = """
   background: rgba(220, 38, 38, .06); font-size: .9em}
 .qa-unsupported {text-decoration: underline wavy #dc2626; text-underline-offset: 3px}
 .qa-refusal {border-left: 3px solid #d97706; padding-left: 10px; font-style: italic}
+.qa-status {color: var(--body-text-color-subdued); font-style: italic}
 .qa-cite {text-decoration: none; font-weight: 600; color: var(--color-accent) !important}
 details.qa-older > summary {cursor: pointer; color: var(--body-text-color-subdued); margin: 8px 0}
 .qa-welcome {max-width: 720px; margin: 24px auto; padding: 24px 28px; border-radius: 12px;
@@ -101,32 +102,66 @@ def render_answer(answer: dict[str, Any], turn: int) -> str:
     return text
 
 
-def _highlighted(quote: str, spans: Sequence[Sequence[int]]) -> str:
+def _highlighted(text: str, spans: Sequence[Sequence[int]]) -> str:
     merged: list[list[int]] = []
     for start, end in sorted((int(a), int(b)) for a, b in spans):
-        if merged and not quote[merged[-1][1]:start].strip():  # touching or only spaces apart
+        if merged and not text[merged[-1][1]:start].strip():  # touching or only spaces apart
             merged[-1][1] = max(merged[-1][1], end)
         else:
             merged.append([start, end])
     out, pos = [], 0
     for start, end in merged:
-        out += [html.escape(quote[pos:start]), f"<mark>{html.escape(quote[start:end])}</mark>"]
+        out += [html.escape(text[pos:start]), f"<mark>{html.escape(text[start:end])}</mark>"]
         pos = end
-    out.append(html.escape(quote[pos:]))
+    out.append(html.escape(text[pos:]))
     return "".join(out).strip()
 
 
 def _source_card(c: dict[str, Any], turn: int) -> str:
+    """One numbered source: headline, outlet, day and file, then its passage with the cited
+    sentences marked (the quote alone when no passage came along)."""
     title = html.escape(c["title"] or c["path"] or "Untitled")
     if c["url"].startswith(("http://", "https://")):
         title = f'<a href="{html.escape(c["url"])}" target="_blank" rel="noopener">{title}</a>'
     meta = " · ".join(html.escape(x) for x in (c["source"], c["published_at"][:10], c["path"])
                       if x)
+    text = c.get("passage") or c["quote"]
     return (f'<article class="qa-src" id="src-{turn}-{c["number"]}">'
             f'<span class="qa-num">[{c["number"]}]</span><div class="qa-body">'
             f'<div class="qa-src-head">{title}</div><div class="qa-meta">{meta}</div>'
-            f'<blockquote class="qa-quote">{_highlighted(c["quote"], c["highlights"])}'
+            f'<blockquote class="qa-quote">{_highlighted(text, c["highlights"])}'
             "</blockquote></div></article>")
+
+
+def snippet_card(snippet: Snippet) -> dict[str, Any]:
+    """A snippet in the shape of a citation, for the evidence cards shown before the answer:
+    its passage with the snippet (and a table's header row) marked."""
+    c = snippet.passage
+    spans = [(snippet.start - c.start, snippet.end - c.start)]
+    if snippet.header_start >= c.start:
+        spans.append((snippet.header_start - c.start,
+                      snippet.header_start - c.start + len(snippet.header)))
+    return {"number": snippet.number, "title": c.title, "source": c.source,
+            "published_at": c.published_at, "url": c.url, "path": c.path,
+            "quote": snippet.text, "passage": c.text, "highlights": spans}
+
+
+def reading_status(evidence: Evidence) -> str:
+    """The status line shown while the model reads: "Reading 4 excerpts from 2 articles…"."""
+    n = len(evidence.snippets)
+    articles = len({s.passage.article_id for s in evidence.snippets})
+    kind = "passage" if evidence.mode == "passages" else "excerpt"
+    return (f"Reading {n} {kind}{'s' * (n != 1)} from {articles} "
+            f"article{'s' * (articles != 1)}…")
+
+
+def render_evidence(evidence: Evidence, turn: int) -> str:
+    """The source panel while the model reads: the evidence cards under a status line; the
+    answer's citations replace them when it is checked."""
+    cards = "".join(_source_card(snippet_card(s), turn) for s in evidence.snippets)
+    return (f'<div class="qa-panel-head">{html.escape(reading_status(evidence))} '
+            f'<span class="qa-status">for “{html.escape(evidence.question)}”</span></div>'
+            f"{cards}")
 
 
 def _turn_sources(answer: dict[str, Any], turn: int) -> str:
@@ -341,6 +376,14 @@ def build_app(service: QAService, settings: Settings) -> gr.Blocks:
             streamed = ""
             try:
                 for item in service.stream(text, history=history):
+                    if isinstance(item, Evidence):
+                        if not item.snippets:
+                            continue
+                        status = html.escape(reading_status(item))
+                        yield gr.skip(), [*messages, {"role": "assistant", "content":
+                                          f'<span class="qa-status">{status}</span>'}], \
+                            render_evidence(item, len(state))
+                        continue
                     if isinstance(item, Answer):
                         state[-1] = {**state[-1], "answer": item.to_dict()}
                         break
@@ -405,10 +448,16 @@ def build_app(service: QAService, settings: Settings) -> gr.Blocks:
         app.load(refreshed, outputs=index_outputs, queue=False, api_visibility="private")
 
         # --- API -------------------------------------------------------------------------
-        def ask(question: str) -> dict[str, Any]:
-            """Answer a question from the indexed articles: text with [n] markers, citations."""
+        def ask(question: str) -> Iterator[dict[str, Any]]:
+            """Answer a question from the indexed articles. Yields the evidence first
+            (``{"event": "evidence", "snippets": [...]}``), then the checked answer: text
+            with [n] markers, citations quoting the exact sentences."""
             try:
-                return api_answer(service.ask(question))
+                for item in service.stream(question):
+                    if isinstance(item, Evidence):
+                        yield api_dict(item.to_dict())
+                    elif isinstance(item, Answer):
+                        yield api_answer(item)
             except QAError as exc:
                 raise gr.Error(str(exc)) from None
 
@@ -416,15 +465,19 @@ def build_app(service: QAService, settings: Settings) -> gr.Blocks:
     return app
 
 
-def api_answer(answer: Answer) -> dict[str, Any]:
-    """``Answer.to_dict()`` for the ``/ask`` endpoint; a citation's ``path`` is ``article_path``.
-
-    gradio_client downloads every dict holding a "path" string as a file, so none may.
-    """
-    data = answer.to_dict()
-    data["citations"] = [{("article_path" if k == "path" else k): v for k, v in c.items()}
-                         for c in data["citations"]]
+def api_dict(data: Any) -> Any:
+    """``data`` with every ``path`` key renamed ``article_path``: gradio_client downloads each
+    dict holding a "path" string as a file, so none may."""
+    if isinstance(data, dict):
+        return {("article_path" if k == "path" else k): api_dict(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [api_dict(v) for v in data]
     return data
+
+
+def api_answer(answer: Answer) -> dict[str, Any]:
+    """``Answer.to_dict()`` for the ``/ask`` endpoint, marked ``"event": "answer"``."""
+    return {"event": "answer", **api_dict(answer.to_dict())}
 
 
 def _auth(value: str | None) -> tuple[str, str] | None:
