@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from qa.eval import (
+from qa.eval import eval_group
+from qa.metrics import (
     Query,
     answer_correct,
-    eval_group,
     evaluate_retrieval,
     load_queries,
     normalise_answer,

@@ -21,8 +21,9 @@ from conftest import SEED, free_port
 
 from qa.config import Settings
 from qa.errors import ConfigError
+from qa.render import render_answer, render_sources
 from qa.service import QAService
-from qa.ui import build_app, launch, render_answer, render_sources, resolve_under_root
+from qa.ui import build_app, launch, resolve_under_root
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from gradio_client import Client, handle_file
