@@ -74,16 +74,20 @@ def render_answer(answer: dict[str, Any], turn: int) -> str:
     text = answer["text"]
     for sentence in answer["unsupported"]:
         text = text.replace(
-            sentence, f'<span class="qa-unsupported" title="No passage supports this sentence">'
+            sentence, '<span class="qa-unsupported" title="Not supported by what it cites">'
             f"{sentence}</span>⚠", 1)
+
+    cited = {str(c["number"]) for c in answer["citations"]}
 
     def link(m: re.Match[str]) -> str:
         numbers = re.split(r"\s*[,;]\s*", m.group(1))
+        if not set(numbers) <= cited:  # "[150] billion": answer text, not a citation
+            return m.group()
         return "".join(f'<a class="qa-cite" href="#src-{turn}-{n}">[{n}]</a>' for n in numbers)
 
     text = _MARKERS.sub(link, text)
     if answer["unsupported"]:
-        text += "\n\n<small>⚠ Underlined sentences are not supported by any cited passage.</small>"
+        text += "\n\n<small>⚠ Underlined sentences are not supported by what they cite.</small>"
     return text
 
 

@@ -1,7 +1,8 @@
 """The chat window: a Gradio Blocks face over ``QAService`` that only renders what it returns.
 
 ``build_app`` lays out the chat, the source panel and the index tab; ``serve`` builds the
-service, queues questions one at a time (one local model) and launches on QA_UI_HOST:PORT.
+service, queues questions (two at a time: evidence early, one answer written at a time) and
+launches on QA_UI_HOST:PORT.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ UPLOAD_TYPES = [".txt", ".md", ".html", ".htm", ".json", ".jsonl"]
 UPLOADS = "qa-uploads"  # folder of uploaded files inside the library folder
 _ORIGIN = ".origin"  # hidden file in the library folder: the folder it mirrors
 ASK_HINT = "Ask a question and press Enter"
+# Questions answered at once: the second one's retrieval and evidence run (and show) while the
+# first is being written; the model server itself writes one answer at a time, in order.
+ANSWERING = 2
 
 
 def index_summary(service: QAService) -> tuple[str, str, bool]:
@@ -229,6 +233,7 @@ def build_app(service: QAService, settings: Settings) -> gr.Blocks:
                  "outputs": [question, ask_btn], "queue": False, "api_visibility": "private"}
         respond_args = {"fn": respond, "inputs": [pending, turns],
                         "outputs": [turns, chat, sources], "concurrency_id": "llm",
+                        "concurrency_limit": ANSWERING,
                         "show_progress": "minimal", "api_visibility": "private"}
         for trigger in (question.submit, ask_btn.click):
             trigger(**start_args, api_visibility="private").then(**respond_args).then(**ready)
@@ -289,7 +294,7 @@ def build_app(service: QAService, settings: Settings) -> gr.Blocks:
             except QAError as exc:
                 raise gr.Error(str(exc)) from None
 
-        gr.api(ask, api_name="ask", concurrency_id="llm")
+        gr.api(ask, api_name="ask", concurrency_id="llm", concurrency_limit=ANSWERING)
     return app
 
 
@@ -318,7 +323,8 @@ def _auth(value: str | None) -> tuple[str, str] | None:
 
 
 def launch(app: gr.Blocks, settings: Settings) -> str:
-    """Queue questions one at a time and start the server in the background; return its URL."""
+    """Queue events (one at a time unless an event says otherwise) and start the server in the
+    background; return its URL."""
     app.queue(default_concurrency_limit=1)
     try:
         app.launch(server_name=settings.ui_host, server_port=settings.ui_port,
