@@ -74,7 +74,7 @@ def index_cmd(path: Path, index_dir: Path | None, progress: bool | None) -> None
     settings = _settings(index_dir=index_dir, progress=progress)
     report = QAService(settings).ingest(path)
     for problem in report.problems:
-        click.echo(f"skipped {problem}", err=True)
+        click.echo(f"{'skipped' if problem.skipped else 'indexed'} {problem}", err=True)
     click.echo(report.summary())
 
 

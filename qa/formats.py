@@ -7,17 +7,14 @@ crash; ``qa.ingest.load_articles`` adds near-duplicate folding on top.
 from __future__ import annotations
 
 import codecs
-import json
 import os
 import re
 from collections.abc import Iterable
-from datetime import datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
 
 from qa.errors import IngestError
 from qa.models import Article, IngestProblem
+from qa.records import parse_date, parse_records, too_big
 
 SUFFIXES = frozenset({".txt", ".md", ".html", ".htm", ".json", ".jsonl"})
 
@@ -29,9 +26,6 @@ _HEADER = re.compile(r"\s*[*_]*(source|date|published|url|link|author|by)[*_]*\s
                      re.I)
 _TRAILER = re.compile(r"\s*(?:source\s*:\s*)?(?:read\s+(?:the\s+)?full\s+(?:article|story)"
                       r"|read\s+more|continue\s+reading)\W*", re.I)
-_DATE_FORMATS = ("%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%d %b %Y", "%B %d %Y", "%Y/%m/%d",
-                 "%B %d, %Y %I:%M %p", "%b %d, %Y %I:%M %p", "%B %d, %Y %H:%M", "%b %d, %Y %H:%M")
-
 
 # --- loading ---------------------------------------------------------------------------------
 
@@ -78,7 +72,7 @@ def _load_file(file: Path, rel: str, *, limit_mb: float) -> _Loaded:
     try:
         size = file.stat().st_size
         if size > limit_mb * _MB and suffix not in (".json", ".jsonl"):
-            return [], [IngestProblem(rel, _too_big(size, limit_mb))]
+            return [], [IngestProblem(rel, too_big(size, limit_mb))]
         data = file.read_bytes()
     except OSError as exc:
         return [], [IngestProblem(rel, f"cannot read file: {exc.strerror or exc}")]
@@ -89,7 +83,7 @@ def _load_file(file: Path, rel: str, *, limit_mb: float) -> _Loaded:
     if not text.strip():
         return [], [IngestProblem(rel, "empty file")]
     if suffix in (".json", ".jsonl"):
-        return _parse_json(text, rel, jsonl=suffix == ".jsonl", limit_mb=limit_mb)
+        return parse_records(text, rel, jsonl=suffix == ".jsonl", limit_mb=limit_mb)
     try:
         article = _parse_html(text, rel) if suffix in (".html", ".htm") else _parse_text(text, rel)
     except ValueError as exc:
@@ -166,10 +160,6 @@ def _utf8_with_strays(data: bytes) -> str:
         "cp1252", errors="replace"), text)
 
 
-def _too_big(size: float, limit_mb: float) -> str:
-    return f"{size / _MB:.3g} MB is over the QA_MAX_ARTICLE_MB limit of {limit_mb:g} MB"
-
-
 def _parse_text(text: str, rel: str) -> Article:
     """Headline, then optional ``Key: value`` header lines, then the body minus scrape trailers."""
     lines = text.split("\n")
@@ -211,77 +201,6 @@ def _parse_html(text: str, rel: str) -> Article | None:
                    url=_str(meta.get("url")))
 
 
-def _parse_json(text: str, rel: str, *, jsonl: bool, limit_mb: float) -> _Loaded:
-    """Records of a .json list (or {"articles": [...]}) or of a .jsonl; bad records are skipped."""
-    records: list[tuple[int, Any]] = []
-    if jsonl:
-        for n, line in enumerate(text.split("\n"), start=1):
-            try:
-                records += [(n, json.loads(line))] if line.strip() else []
-            except json.JSONDecodeError as exc:
-                records.append((n, exc))
-    else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            where = f"line {exc.lineno}, column {exc.colno}"
-            return [], [IngestProblem(rel, f"not valid JSON ({where}): {exc.msg}")]
-        if isinstance(data, dict):
-            data = data["articles"] if isinstance(data.get("articles"), list) else [data]
-        if not isinstance(data, list):
-            return [], [IngestProblem(rel, 'expected a list of articles or {"articles": [...]}')]
-        records = list(enumerate(data, start=1))
-    problems: list[IngestProblem] = []
-    articles: list[Article] = []
-    seen: dict[str, int] = {}
-    for n, rec in records:
-        title, body = (_str(rec.get("title")), _str(rec.get("body") or rec.get("text"))
-                       ) if isinstance(rec, dict) else ("", "")
-        size = len(body.encode())
-        reason = (f"not valid JSON: {rec.msg}" if isinstance(rec, json.JSONDecodeError)
-                  else "record is not a JSON object" if not isinstance(rec, dict)
-                  else "record has no title and no body" if not title and not body
-                  else "empty article (no body text)" if not body
-                  else _too_big(size, limit_mb) if size > limit_mb * _MB else "")
-        if reason:
-            problems.append(IngestProblem(f"{rel}#{n}", reason))
-            continue
-        url = _str(rec.get("url"))
-        title = title or body.split("\n", 1)[0][:100].strip()
-        key = f"{rel}#{url or title}"
-        seen[key] = seen.get(key, 0) + 1
-        articles.append(Article(
-            id=key if seen[key] == 1 else f"{key}~{seen[key]}", title=title, body=body, path=rel,
-            source=_str(rec.get("source")), author=_str(rec.get("author")),
-            published_at=parse_date(_str(rec.get("published_at") or rec.get("date"))), url=url))
-    return articles, problems
-
-
 def _str(value: object) -> str:
-    """JSON and metadata values as clean text; null and containers become ``""``."""
+    """Metadata values (from trafilatura) as clean text; null and containers become ``""``."""
     return "" if value is None or isinstance(value, dict | list) else str(value).strip()
-
-
-def parse_date(raw: str) -> str:
-    """ISO 8601 (a bare date when no time was given) so dates sort and filter; else ``raw``."""
-    raw = raw.strip()
-    if not raw:
-        return ""
-    try:
-        dt = datetime.fromisoformat(raw)
-        timed = re.search(r"\d[T ]\d", raw)
-        return dt.isoformat(timespec="seconds") if timed else dt.date().isoformat()
-    except ValueError:
-        pass
-    clean = re.sub(r"\bSept\b", "Sep", re.sub(r"(?<=[A-Za-z])\.", "", raw))
-    for fmt in _DATE_FORMATS:
-        try:
-            dt = datetime.strptime(clean, fmt)
-        except ValueError:
-            continue
-        return dt.isoformat() if "%M" in fmt else dt.date().isoformat()
-    try:
-        return parsedate_to_datetime(raw).isoformat(timespec="seconds")  # RFC 2822, as in feeds
-    except (TypeError, ValueError, IndexError):
-        return raw
-

@@ -291,7 +291,7 @@ def build_index(
             added += 1
 
     # A file that failed to read this time keeps what it had: nothing already indexed is lost.
-    failed_paths = {p.path.split("#", 1)[0] for p in problems}
+    failed_paths = {p.path.split("#", 1)[0] for p in problems if p.skipped}
     current = {a.id for a in articles}
     removed_ids = [
         aid

@@ -97,10 +97,12 @@ class Answer:
 
 @dataclass(frozen=True)
 class IngestProblem:
-    """One file (or record) that could not be indexed, and why, in one line."""
+    """One file (or record) that could not be indexed, and why, in one line; or, when
+    ``skipped`` is false, one that was indexed without a field it gave in an unusable shape."""
 
     path: str
     message: str
+    skipped: bool = True
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}"

