@@ -178,6 +178,8 @@ def index_summary(service: QAService) -> tuple[str, str, bool]:
     except QAError as exc:
         return f"The index cannot be read: {exc}", f"⚠ The index cannot be read: {exc}", False
     where = service.settings.chroma_url or str(service.settings.index_dir)
+    if not stats.exists:
+        return "No index yet.", f"No index at `{where}` yet: build one below.", False
     if not stats.chunks:
         return "The index is empty.", f"The index at `{where}` is empty.", False
     source = stats.source or "?"

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 from conftest import MULTIHOP, SEED
 
-from qa.errors import IngestError, ModelError
+from qa.errors import IngestError, ModelError, NoIndexError
 from qa.index import ArticleIndex, build_index
 from qa.retrieve import Retriever
+from qa.service import QAService
 from qa.weights import verify_file
 
 EXTRA = """Germany pledges new air defence for Kyiv
@@ -122,6 +123,89 @@ def test_missing_and_empty_paths_raise(make_settings, tmp_path: Path) -> None:  
     (tmp_path / "empty").mkdir()
     with pytest.raises(IngestError, match="nothing to index"):
         build_index(tmp_path / "empty", settings)
+    assert not settings.index_dir.exists(), "a failed first build creates no index"
+
+
+def _three_articles(folder: Path) -> None:
+    (folder / "germany.txt").write_text(EXTRA, encoding="utf-8")
+    (folder / "bridge.txt").write_text(
+        "Council approves bridge\n\nThe Springfield council voted on Thursday to build a new "
+        "bridge over the river, at a cost of forty million dollars.\n", encoding="utf-8")
+
+
+def test_an_emptied_folder_empties_the_index_and_says_so(
+    make_settings, embedder, seed_folder: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings()
+    _three_articles(seed_folder)
+    service = QAService(settings, embedder=embedder)
+    assert service.ingest(seed_folder).added == 3
+    away = tmp_path / "away"
+    shutil.move(seed_folder, away)
+    seed_folder.mkdir()  # the folder is still there, its files moved away
+    report = service.ingest(seed_folder)
+    assert (report.removed, report.kept) == (3, 0)
+    assert report.summary().endswith("; the index is now empty")
+    assert service.stats().articles == 0
+    with pytest.raises(NoIndexError, match=r"holds no articles \(emptied .* from .*articles\)"):
+        service.ask("How much military aid have allies delivered to Ukraine?")
+    # a fresh process (the CLI, the Python API) says the same, not "the articles do not say"
+    with pytest.raises(NoIndexError, match="holds no articles.*qa index FOLDER"):
+        QAService(settings, embedder=embedder).ask("Who met Zelenskyy?")
+
+
+def test_python_api_says_when_there_is_no_index_or_an_emptied_one(tmp_path: Path) -> None:
+    import qa
+
+    with pytest.raises(qa.NoIndexError, match="no index at .* yet: build one with .*"
+                                              r"qa.build_index\(FOLDER\) in Python"):
+        qa.answer("Who met Zelenskyy?", index_dir=tmp_path / "never")
+    assert not (tmp_path / "never").exists()
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Bridge approved\nThe council voted for a bridge.\n")
+    assert qa.build_index(folder, index_dir=tmp_path / "index").added == 1
+    (folder / "a.txt").unlink()
+    report = qa.build_index(folder, index_dir=tmp_path / "index")
+    assert report.removed == 1 and report.summary().endswith("the index is now empty")
+    with pytest.raises(qa.NoIndexError, match="holds no articles"):
+        qa.answer("What did the council vote for?", index_dir=tmp_path / "index")
+
+
+def test_a_deleted_folder_is_refused_naming_what_the_index_still_holds(
+    make_settings, embedder, seed_folder: Path
+) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings()
+    _three_articles(seed_folder)
+    index = ArticleIndex(settings, embedder=embedder)
+    build_index(seed_folder, settings, index=index)
+    chunks = index.count()
+    shutil.rmtree(seed_folder)
+    with pytest.raises(IngestError, match=r"no such file or folder; the index at .* still holds "
+                                          r"the 3 articles indexed from it, and answers from "
+                                          r"them: index another folder, or delete that folder"):
+        build_index(seed_folder, settings, index=index)
+    assert index.count() == chunks  # a typo or an unplugged drive does not wipe the index
+
+
+def test_an_emptied_json_file_leaves_and_an_unreadable_one_is_kept_and_counted(
+    make_settings, embedder, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings()
+    feed = tmp_path / "feed.json"
+    feed.write_text(json.dumps([{"title": "Bridge", "body": "The council voted for a bridge."},
+                                {"title": "Budget", "body": "The budget grew by a tenth."}]))
+    index = ArticleIndex(settings, embedder=embedder)
+    assert build_index(feed, settings, index=index).added == 2
+    feed.write_bytes(b"")  # cut to nothing mid-write: reported, and its articles stay, counted
+    report = build_index(feed, settings, index=index)
+    assert (report.removed, report.kept, [str(p) for p in report.problems]) == (
+        0, 2, ["feed.json: empty file"])
+    assert "kept 2 of unreadable files" in report.summary()
+    feed.write_text("[]")  # a valid file with no records: its articles leave
+    report = build_index(feed, settings, index=index)
+    assert (report.removed, report.kept, index.count()) == (2, 0, 0)
+    assert report.summary().endswith("; the index is now empty")
 
 
 def test_oversized_article_is_skipped_with_a_message(

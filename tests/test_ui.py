@@ -21,8 +21,16 @@ from conftest import SEED, free_port
 
 from qa.config import Settings
 from qa.errors import ConfigError
+from qa.index import ArticleIndex
 from qa.service import QAService
-from qa.ui import build_app, launch, render_answer, render_sources, resolve_under_root
+from qa.ui import (
+    build_app,
+    index_summary,
+    launch,
+    render_answer,
+    render_sources,
+    resolve_under_root,
+)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from gradio_client import Client, handle_file
@@ -113,6 +121,16 @@ def test_source_panel_escapes_highlights_and_anchors() -> None:
     assert "NATO &lt;b&gt;news&lt;/b&gt;" in panel and "javascript:" not in panel
     assert "VOA · 2023-04-21 · a.txt" in panel
     assert "He liked cake." in panel  # listed as unsupported
+
+
+def test_index_summary_tells_no_index_from_an_empty_one(tmp_path: Path) -> None:
+    settings = Settings.load(index_dir=tmp_path / "index")
+    line, table, usable = index_summary(QAService(settings))
+    assert (line, usable) == ("No index yet.", False) and "build one" in table
+    assert not settings.index_dir.exists(), "looking did not create an index"
+    ArticleIndex(settings).collection  # noqa: B018 - an index made, and nothing put in it
+    line, table, usable = index_summary(QAService(settings))
+    assert (line, usable) == ("The index is empty.", False)
 
 
 def test_rebuild_path_must_be_under_root(tmp_path: Path) -> None:
@@ -241,6 +259,9 @@ def test_empty_index_shows_a_first_run_screen(tmp_path: Path, browser: Any) -> N
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "first-run.png"))
         page.close()
+        with pytest.raises(Exception, match="no index at .* yet: build one with `qa index"):
+            Client(f"http://127.0.0.1:{port}/", verbose=False).predict("Who?", api_name="/ask")
+        assert not (tmp_path / "empty").exists(), "the app did not create an empty index"
     finally:
         proc.terminate()
         proc.wait(timeout=30)
