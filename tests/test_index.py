@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import MULTIHOP, SEED
+from conftest import MULTIHOP, SEED, WIRE
 
 from qa.errors import IngestError, ModelError, NoIndexError
 from qa.index import ArticleIndex, build_index
@@ -61,6 +61,23 @@ def test_build_is_incremental(make_settings, embedder, seed_folder: Path) -> Non
     fourth = build_index(seed_folder, settings, index=index)
     assert (fourth.removed, fourth.unchanged) == (1, 1)
     assert all(c.article_id != "germany.txt" for c in index.chunks())
+
+
+def test_two_outlets_copies_of_a_wire_story_take_one_slot_of_the_top_k(
+    make_settings, embedder, seed_folder: Path
+) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings()
+    edited = (WIRE.replace("on Tuesday", "on Wednesday").replace("forty", "fifty")
+              + " A spokesman for the German embassy in Rome said it was in contact with the "
+                "families.")
+    (seed_folder / "agency.txt").write_text(f"Hikers missing\nSource: Wire\n\n{WIRE}\n")
+    (seed_folder / "daily.txt").write_text(f"Three hikers missing\nSource: Daily\n\n{edited}\n")
+    index = ArticleIndex(settings, embedder=embedder)
+    report = build_index(seed_folder, settings, index=index)
+    assert (report.added, report.duplicates) == (2, 1)
+    hits = Retriever(index).retrieve("How many rescuers are searching for the hikers missing "
+                                     "in the Dolomites?", top_k=3)
+    assert {h.chunk.article_id for h in hits} & {"agency.txt", "daily.txt"} == {"daily.txt"}
 
 
 def test_moving_the_folder_keeps_the_index(
