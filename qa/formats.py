@@ -79,7 +79,7 @@ def _load_file(file: Path, rel: str, *, limit_mb: float) -> _Loaded:
     try:
         text = decode_text(data).replace("\r\n", "\n").replace("\r", "\n")
     except ValueError as exc:
-        return [], [IngestProblem(rel, f"{exc}; skipped")]
+        return [], [IngestProblem(rel, str(exc))]
     if not text.strip():
         return [], [IngestProblem(rel, "empty file")]
     if suffix in (".json", ".jsonl"):

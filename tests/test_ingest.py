@@ -270,7 +270,7 @@ def test_each_bad_file_is_one_problem_and_the_rest_loads(tmp_path: Path) -> None
     assert reasons == {
         "big.json#2": "0.00191 MB is over the QA_MAX_ARTICLE_MB limit of 0.001 MB",
         "big.txt": "0.00192 MB is over the QA_MAX_ARTICLE_MB limit of 0.001 MB",
-        "binary.txt": "is a ZIP archive (or .docx/.xlsx/.epub), not text; skipped",
+        "binary.txt": "is a ZIP archive (or .docx/.xlsx/.epub), not text",
         "blank.md": "empty file",
         "empty.txt": "empty file",
         "gone.txt": "cannot read file: No such file or directory",
@@ -343,12 +343,12 @@ def test_binary_and_undecodable_files_are_reported_with_the_reason(tmp_path: Pat
     assert [a.id for a in articles] == ["good.txt"]
     assert {p.path: p.message for p in problems} == {
         "broken16.txt": "not valid UTF-16 LE after its byte order mark (at byte 24): "
-                        "illegal UTF-16 surrogate; skipped",
-        "noise.txt": "looks like a binary file, not text; skipped",
-        "nul.json": "looks like a binary file, not text; skipped",
-        "paper.md": "is a PDF document, not text; skipped",
-        "photo.txt": "is a PNG image, not text; skipped",
-        "story.txt": "is a ZIP archive (or .docx/.xlsx/.epub), not text; skipped",
+                        "illegal UTF-16 surrogate",
+        "noise.txt": "looks like a binary file, not text",
+        "nul.json": "looks like a binary file, not text",
+        "paper.md": "is a PDF document, not text",
+        "photo.txt": "is a PNG image, not text",
+        "story.txt": "is a ZIP archive (or .docx/.xlsx/.epub), not text",
     }
 
 
