@@ -380,8 +380,8 @@ def _still_held(index: ArticleIndex, path: Path) -> str:
     stats = index.stats()
     if not stats.articles or stats.source != str(path.resolve()):
         return ""
-    clear = (f"delete the collection {index.settings.collection!r} on it"
-             if index.settings.chroma_url else "delete that folder")
+    clear = (f"delete its collection {index.settings.collection!r}"
+             if index.settings.chroma_url else f"delete {index.settings.index_dir}")
     return (f"; the index at {stats.where} still holds the {stats.articles} articles indexed "
             f"from it, and answers from them: index another folder, or {clear} to start over")
 

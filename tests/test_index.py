@@ -200,7 +200,8 @@ def test_a_deleted_folder_is_refused_naming_what_the_index_still_holds(
     shutil.rmtree(seed_folder)
     with pytest.raises(IngestError, match=r"no such file or folder; the index at .* still holds "
                                           r"the 3 articles indexed from it, and answers from "
-                                          r"them: index another folder, or delete that folder"):
+                                          r"them: index another folder, or delete "
+                                          rf"{settings.index_dir} to start over"):
         build_index(seed_folder, settings, index=index)
     assert index.count() == chunks  # a typo or an unplugged drive does not wipe the index
 
