@@ -382,8 +382,9 @@ def _still_held(index: ArticleIndex, path: Path) -> str:
         return ""
     clear = (f"delete its collection {index.settings.collection!r}"
              if index.settings.chroma_url else f"delete {index.settings.index_dir}")
-    return (f"; the index at {stats.where} still holds the {stats.articles} articles indexed "
-            f"from it, and answers from them: index another folder, or {clear} to start over")
+    held = f"{stats.articles} article{'s' * (stats.articles != 1)}"
+    return (f"; the index at {stats.where} still holds {held} indexed from it, and answers "
+            f"from them: index another folder, or {clear} to start over")
 
 
 def _embed_and_write(

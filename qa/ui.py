@@ -222,9 +222,7 @@ def resolve_under_root(text: str, root: Path) -> Path:
     path = (base / Path(text.strip()).expanduser()).resolve()
     if not path.is_relative_to(base):
         raise ConfigError(f"{text.strip()} is outside {base} (QA_ARTICLES_ROOT); refused")
-    if not path.exists():
-        raise ConfigError(f"{path} does not exist")
-    return path
+    return path  # one that does not exist is refused by the rebuild, saying what is left
 
 
 def library_dir(settings: Settings) -> Path:

@@ -199,7 +199,7 @@ def test_a_deleted_folder_is_refused_naming_what_the_index_still_holds(
     chunks = index.count()
     shutil.rmtree(seed_folder)
     with pytest.raises(IngestError, match=r"no such file or folder; the index at .* still holds "
-                                          r"the 3 articles indexed from it, and answers from "
+                                          r"3 articles indexed from it, and answers from "
                                           r"them: index another folder, or delete "
                                           rf"{settings.index_dir} to start over"):
         build_index(seed_folder, settings, index=index)

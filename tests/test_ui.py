@@ -231,6 +231,32 @@ def test_uploaded_files_are_added_to_the_index(client: Client, served: tuple[str
     assert served[1].stats().articles == 2
 
 
+def test_rebuild_from_a_deleted_then_an_emptied_folder_says_what_the_index_holds(
+    tmp_path: Path, embedder: Any
+) -> None:
+    folder = tmp_path / "root" / "articles"
+    folder.mkdir(parents=True)
+    (folder / "bridge.txt").write_text(OTHER_STORY)
+    settings = Settings.load(index_dir=tmp_path / "index", articles_root=tmp_path / "root",
+                             ui_host="127.0.0.1", ui_port=free_port())
+    service = QAService(settings, embedder=embedder)
+    service.ingest(folder)
+    app = build_app(service, settings)
+    client = Client(launch(app, settings), verbose=False)
+    try:
+        shutil.rmtree(folder)
+        status, stats, *_ = client.predict("articles", api_name="/rebuild")
+        assert "no such file or folder; the index at" in status
+        assert "still holds 1 article indexed from it" in status and "| **1** |" in stats
+        folder.mkdir()
+        status, stats, header, *_ = client.predict("articles", api_name="/rebuild")
+        assert "removed 1," in status and status.endswith("the index is now empty")
+        assert header.endswith("The index is empty.")
+    finally:
+        app.close()
+        service.close()
+
+
 # --- python app.py ------------------------------------------------------------------------------
 
 
