@@ -299,6 +299,10 @@ def test_legacy_encodings_and_byte_order_marks_are_read(tmp_path: Path) -> None:
                                               ensure_ascii=False).encode("cp1252"))
     # pasted together: UTF-8, then a paragraph from a cp1252 file with curly quotes and a euro
     write(tmp_path, "mixed.txt", text.encode() + "“Otro párrafo” de 5 €.\n".encode("cp1252"))
+    write(tmp_path, "declared.html", (
+        '<html><head><meta charset="windows-1252"><title>Sánchez anuncia elecciones</title>'
+        f"</head><body><article><p>{SPANISH}</p><p>{SPANISH}</p></article></body></html>"
+    ).encode("cp1252"))
     write(tmp_path, "cyrillic.txt", "Выборы в Москве\nПрезидент России заявил в четверг, что "
           "переговоры продолжатся на следующей неделе.\n".encode("cp1251"))
     articles, problems = read_articles(tmp_path, max_article_mb=5)  # unfolded: all are copies
@@ -312,6 +316,8 @@ def test_legacy_encodings_and_byte_order_marks_are_read(tmp_path: Path) -> None:
     assert by_id["cp1252.json#Sánchez"].body == SPANISH
     assert by_id["mixed.txt"].body == f"{SPANISH}\n“Otro párrafo” de 5 €."
     assert by_id["cyrillic.txt"].title == "Выборы в Москве"
+    declared = by_id["declared.html"]  # by its <meta charset>
+    assert declared.title == "Sánchez anuncia elecciones" and SPANISH in declared.body
 
 
 def _png() -> bytes:
