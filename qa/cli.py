@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from qa.config import Settings
-from qa.errors import QAError
+from qa.errors import NoIndexError, QAError
 from qa.models import Answer, Evidence
 from qa.service import QAService
 
@@ -74,7 +74,7 @@ def index_cmd(path: Path, index_dir: Path | None, progress: bool | None) -> None
     settings = _settings(index_dir=index_dir, progress=progress)
     report = QAService(settings).ingest(path)
     for problem in report.problems:
-        click.echo(f"skipped {problem}", err=True)
+        click.echo(f"{'skipped' if problem.skipped else 'indexed'} {problem}", err=True)
     click.echo(report.summary())
 
 
@@ -145,10 +145,14 @@ def format_answer(result: Answer) -> str:
 def info_cmd(index_dir: Path | None) -> None:
     """Show how many articles and chunks the index holds and when it was built."""
     stats = QAService(_settings(index_dir=index_dir)).stats()
+    if not stats.exists:
+        raise NoIndexError(stats.unusable_reason())
     click.echo(
-        f"{stats.articles} articles, {stats.chunks} chunks; built {stats.built_at or 'never'}"
+        f"{stats.articles} articles, {stats.chunks} chunks; built {stats.built_at or '?'}"
         f" from {stats.source or '-'}"
     )
+    if stats.unusable_reason():
+        click.echo(stats.unusable_reason(), err=True)
 
 
 @main.command("serve")

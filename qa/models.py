@@ -167,10 +167,12 @@ class Answer:
 
 @dataclass(frozen=True)
 class IngestProblem:
-    """One file (or record) that could not be indexed, and why, in one line."""
+    """One file (or record) that could not be indexed, and why, in one line; or, when
+    ``skipped`` is false, one that was indexed without a field it gave in an unusable shape."""
 
     path: str
     message: str
+    skipped: bool = True
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}"
@@ -188,13 +190,17 @@ class IndexReport:
     seconds: float = 0.0
     duplicates: int = 0
     problems: tuple[IngestProblem, ...] = field(default=())
+    kept: int = 0  # articles whose files are there but could not be read: left as they were
 
     def summary(self) -> str:
         """One line for the CLI and the UI."""
         rate = self.chunks_embedded / self.seconds if self.seconds > 0 else 0.0
+        kept = f", kept {self.kept} of unreadable files" if self.kept else ""
+        empty = "" if self.added + self.updated + self.unchanged + self.kept else \
+            "; the index is now empty"
         return (
             f"added {self.added}, updated {self.updated}, removed {self.removed}, "
-            f"unchanged {self.unchanged} articles; {self.duplicates} duplicates folded; "
+            f"unchanged {self.unchanged}{kept} articles; {self.duplicates} duplicates folded; "
             f"{self.chunks_embedded} chunks embedded in {self.seconds:.1f}s "
-            f"({rate:.0f} chunks/s); {len(self.problems)} problems"
+            f"({rate:.0f} chunks/s); {len(self.problems)} problems{empty}"
         )

@@ -63,6 +63,7 @@ class QAService:
     def retriever(self) -> Retriever:
         with self._lock:
             if self._retriever is None:
+                self._index.require_articles()  # not a refusal: say there is nothing to ask
                 self._retriever = self._retriever_for(self._index)
             return self._retriever
 
@@ -74,12 +75,13 @@ class QAService:
         """Rebuild the index from a folder or file; queries keep using the old snapshot."""
         index = self._index.fresh()
         report = build_index(Path(path), self.settings, index=index)
-        fresh = self._retriever_for(index)
+        fresh = self._retriever_for(index) if index.count() else None  # emptied: ask says so
         with self._lock:
             self._index, self._retriever = index, fresh
         return report
 
     def stats(self) -> IndexStats:
+        """What the index holds; ``exists`` is false when none was built (nothing is created)."""
         return self._index.stats()
 
     # --- asking -----------------------------------------------------------------------------

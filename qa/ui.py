@@ -45,6 +45,8 @@ def index_summary(service: QAService) -> tuple[str, str, bool]:
     except QAError as exc:
         return f"The index cannot be read: {exc}", f"⚠ The index cannot be read: {exc}", False
     where = service.settings.chroma_url or str(service.settings.index_dir)
+    if not stats.exists:
+        return "No index yet.", f"No index at `{where}` yet: build one below.", False
     if not stats.chunks:
         return "The index is empty.", f"The index at `{where}` is empty.", False
     source = stats.source or "?"
@@ -87,9 +89,7 @@ def resolve_under_root(text: str, root: Path) -> Path:
     path = (base / Path(text.strip()).expanduser()).resolve()
     if not path.is_relative_to(base):
         raise ConfigError(f"{text.strip()} is outside {base} (QA_ARTICLES_ROOT); refused")
-    if not path.exists():
-        raise ConfigError(f"{path} does not exist")
-    return path
+    return path  # one that does not exist is refused by the rebuild, saying what is left
 
 
 def library_dir(settings: Settings) -> Path:

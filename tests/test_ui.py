@@ -21,10 +21,11 @@ from conftest import SEED, free_port
 
 from qa.config import Settings
 from qa.errors import ConfigError
+from qa.index import ArticleIndex
 from qa.models import Chunk, Evidence, Snippet
 from qa.render import reading_status, render_answer, render_evidence, render_sources
 from qa.service import QAService
-from qa.ui import build_app, launch, resolve_under_root
+from qa.ui import build_app, index_summary, launch, resolve_under_root
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from gradio_client import Client, handle_file
@@ -135,6 +136,16 @@ def test_source_panel_escapes_highlights_and_anchors() -> None:
     assert "NATO &lt;b&gt;news&lt;/b&gt;" in panel and "javascript:" not in panel
     assert "VOA · 2023-04-21 · a.txt" in panel
     assert "He liked cake." in panel  # listed as unsupported
+
+
+def test_index_summary_tells_no_index_from_an_empty_one(tmp_path: Path) -> None:
+    settings = Settings.load(index_dir=tmp_path / "index")
+    line, table, usable = index_summary(QAService(settings))
+    assert (line, usable) == ("No index yet.", False) and "build one" in table
+    assert not settings.index_dir.exists(), "looking did not create an index"
+    ArticleIndex(settings).collection  # noqa: B018 - an index made, and nothing put in it
+    line, table, usable = index_summary(QAService(settings))
+    assert (line, usable) == ("The index is empty.", False)
 
 
 def test_rebuild_path_must_be_under_root(tmp_path: Path) -> None:
@@ -285,6 +296,32 @@ def test_uploaded_files_are_added_to_the_index(client: Client, served: tuple[str
     assert served[1].stats().articles == 2
 
 
+def test_rebuild_from_a_deleted_then_an_emptied_folder_says_what_the_index_holds(
+    tmp_path: Path, embedder: Any
+) -> None:
+    folder = tmp_path / "root" / "articles"
+    folder.mkdir(parents=True)
+    (folder / "bridge.txt").write_text(OTHER_STORY)
+    settings = Settings.load(index_dir=tmp_path / "index", articles_root=tmp_path / "root",
+                             ui_host="127.0.0.1", ui_port=free_port())
+    service = QAService(settings, embedder=embedder)
+    service.ingest(folder)
+    app = build_app(service, settings)
+    client = Client(launch(app, settings), verbose=False)
+    try:
+        shutil.rmtree(folder)
+        status, stats, *_ = client.predict("articles", api_name="/rebuild")
+        assert "no such file or folder; the index at" in status
+        assert "still holds 1 article indexed from it" in status and "| **1** |" in stats
+        folder.mkdir()
+        status, stats, header, *_ = client.predict("articles", api_name="/rebuild")
+        assert "removed 1," in status and status.endswith("the index is now empty")
+        assert header.endswith("The index is empty.")
+    finally:
+        app.close()
+        service.close()
+
+
 # --- python app.py ------------------------------------------------------------------------------
 
 
@@ -313,6 +350,9 @@ def test_empty_index_shows_a_first_run_screen(tmp_path: Path, browser: Any) -> N
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "first-run.png"))
         page.close()
+        with pytest.raises(Exception, match="no index at .* yet: build one with `qa index"):
+            Client(f"http://127.0.0.1:{port}/", verbose=False).predict("Who?", api_name="/ask")
+        assert not (tmp_path / "empty").exists(), "the app did not create an empty index"
     finally:
         proc.terminate()
         proc.wait(timeout=30)
