@@ -31,6 +31,7 @@ from qa.errors import (  # noqa: E402
     IngestError,
     LLMError,
     ModelError,
+    NoIndexError,
     QAError,
     StoreError,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "IngestError",
     "LLMError",
     "ModelError",
+    "NoIndexError",
     "QAError",
     "QAService",
     "ScoredChunk",

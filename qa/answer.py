@@ -1,7 +1,7 @@
-"""Question + passages -> prompt -> LLM -> checked citations -> ``Answer``.
+"""Question + evidence snippets -> prompt -> LLM -> checked citations -> ``Answer``.
 
-The model only writes prose; which passage backs which sentence is decided afterwards by
-``qa.citations`` against the exact passage text, and the quotes come from the index, never
+The model only writes prose; which snippet backs which sentence is decided afterwards by
+``qa.citations`` against the exact snippet text, and the quotes come from the index, never
 from the model.
 """
 
@@ -11,13 +11,15 @@ import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from itertools import groupby
 from pathlib import Path
 
-from qa.citations import check_citations, highlight_spans
+from qa.citations import CheckResult, check_citations, highlight_spans, renumber
 from qa.ingest import split_sentences
-from qa.llm import LLM
-from qa.models import Answer, Citation, ScoredChunk
+from qa.llm import LLM, Usage
+from qa.models import Answer, Citation, Snippet
 from qa.prompts import PROMPTS_DIR, Prompt, load_prompt, prompts_hash
+from qa.words import Support, support_of
 
 Turn = tuple[str, str]  # (question, answer) of an earlier exchange
 
@@ -37,6 +39,7 @@ class Prompts:
     user: Prompt
     retry: Prompt
     passage: Prompt
+    article: Prompt
     refusal: Prompt
     condense_system: Prompt
     condense_user: Prompt
@@ -51,6 +54,7 @@ class Prompts:
                     "answer_user",
                     "answer_retry",
                     "answer_passage",
+                    "answer_article",
                     "answer_refusal",
                     "condense_system",
                     "condense_user",
@@ -64,7 +68,9 @@ class Prompts:
 
     @property
     def hash(self) -> str:
-        return prompts_hash([self.system, self.user, self.retry, self.passage, self.refusal])
+        return prompts_hash(
+            [self.system, self.user, self.retry, self.passage, self.article, self.refusal]
+        )
 
 
 # Sentences in an article that address the model rather than the reader: a planted
@@ -90,36 +96,42 @@ def defang(text: str) -> str:
     return "".join(out) + text[last:]
 
 
+def evidence_block(snippets: Sequence[Snippet], prompts: Prompts) -> str:
+    """The numbered snippets as the model reads them, under one heading per article (their
+    order keeps each article's snippets together)."""
+    blocks = []
+    for _article, group in groupby(snippets, key=lambda s: s.passage.article_id):
+        group = list(group)
+        c = group[0].passage
+        lines = [prompts.article.render(title=c.title or c.path, source=c.source or
+                                        "unknown source", date=c.published_at[:10] or "undated")]
+        lines += [prompts.passage.render(number=s.number, text=defang(s.prompt_text))
+                  for s in group]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
 def build_messages(
     question: str,
-    passages: Sequence[ScoredChunk],
+    snippets: Sequence[Snippet],
     prompts: Prompts,
     *,
     instructions: str = "",
     retry: bool = False,
 ) -> list[dict[str, str]]:
-    """The chat messages for one answer: rules in the system turn, passages as quoted data.
+    """The chat messages for one answer: rules in the system turn, snippets as quoted data.
 
+    The system turn is the same for every question, so the local server keeps it cached.
     ``instructions`` (the caller's, never an article's) follow the question, e.g. the
     benchmark's "end on a short final answer". ``retry`` ends on the prompt without the
     refusal option; everything before that ending is the same text, so the local server
     reuses its cached prompt and a second look costs only the new tokens."""
-    blocks = [
-        prompts.passage.render(
-            number=i,
-            title=p.chunk.title or p.chunk.path,
-            source=p.chunk.source or "unknown source",
-            date=p.chunk.published_at[:10] or "undated",
-            text=defang(p.chunk.text).replace('"""', "'''"),  # no closing their own quotes
-        )
-        for i, p in enumerate(passages, start=1)
-    ]
     return [
         {"role": "system", "content": prompts.system.render()},
         {
             "role": "user",
             "content": (prompts.retry if retry else prompts.user).render(
-                passages="\n\n".join(blocks),
+                passages=evidence_block(snippets, prompts),
                 question="\n\n".join(filter(None, (question.strip(), instructions.strip()))),
                 refusal=prompts.refusal_text,
             ),
@@ -175,90 +187,110 @@ def refused_answer(
     )
 
 
+def snippet_support(snippet: Snippet) -> Support:
+    """What a snippet can vouch for: its article's title, outlet and date, and its text (with
+    its table's header row)."""
+    c = snippet.passage
+    table = f"{c.article_id}@{snippet.header_start}" if snippet.header else ""
+    return support_of(snippet.prompt_text, heading=f"{c.title}\n{c.source}",
+                      published_at=c.published_at, table=table)
+
+
+def check(raw: str, snippets: Sequence[Snippet], question: str) -> CheckResult:
+    """``qa.citations.check_citations`` of the model's text against the snippets."""
+    return check_citations(raw, [snippet_support(s) for s in snippets], question=question)
+
+
 def finish(
     question: str,
     raw: str,
-    passages: Sequence[ScoredChunk],
+    snippets: Sequence[Snippet],
     prompts: Prompts,
     *,
     standalone: str,
     started: float,
-    first_token: float | None,
+    checked: CheckResult | None = None,
 ) -> Answer:
-    """Check the model's markers against the passages and build the ``Answer``."""
-    elapsed = time.perf_counter() - started
+    """Check the model's markers against the snippets (unless ``checked`` already holds that
+    check of ``raw``) and build the ``Answer``."""
     refusal = prompts.refusal_text
+    declined = refused_answer(question, prompts, standalone=standalone, started=started)
     if refusal.rstrip(".") in raw:
         rest = _strip_markers(raw.replace(refusal.rstrip("."), "")).strip(" .\n")
         if len(rest.split()) < 3:  # the refusal sentence, perhaps with a stray marker
-            return refused_answer(question, prompts, standalone=standalone, started=started)
+            return declined
         raw = raw.replace(refusal, "")  # an answer with a stray refusal line is an answer
-    if is_refusal(raw, refusal):
-        # a hedge plus a supported claim is still an answer; a bare decline is a refusal
-        checked = check_citations(raw, [p.chunk.embed_text() for p in passages])
-        if not any(s.cited for s in checked.sentences):
-            return Answer(
-                question=question,
-                text=prompts.refusal_text,
-                refused=True,
-                standalone_question=standalone,
-                prompt_hash=prompts.hash,
-                seconds=elapsed,
-                first_token_seconds=first_token,
-            )
-    checked = check_citations(raw, [p.chunk.embed_text() for p in passages])
+        checked = None
+    checked = checked or check(raw, snippets, standalone)
+    if is_refusal(raw, refusal) and not any(s.cited for s in checked.sentences):
+        return declined  # a hedge plus a supported claim is an answer; a bare decline is not
     order = checked.cited
-    renumber = {old: new for new, old in enumerate(order, start=1)}
-    text = re.sub(r"\[(\d+)\]", lambda m: f"[{renumber[int(m.group(1))]}]", checked.text)
     citations = []
-    for old in order:
-        chunk = passages[old - 1].chunk
+    for number, old in enumerate(order, start=1):
+        snippet = snippets[old - 1]
+        c = snippet.passage
         citing = [s.text for s in checked.sentences if old in s.cited]
+        offset = snippet.start - c.start
+        spans = [(a + offset, b + offset) for a, b in highlight_spans(snippet.text, citing)]
+        if snippet.header_start >= c.start:  # a header row inside the passage shows too
+            h = snippet.header_start - c.start
+            spans.insert(0, (h, h + len(snippet.header)))
         citations.append(
             Citation(
-                number=renumber[old],
-                article_id=chunk.article_id,
-                title=chunk.title,
-                source=chunk.source,
-                published_at=chunk.published_at,
-                url=chunk.url,
-                path=chunk.path,
-                quote=chunk.text,
-                start=chunk.start,
-                end=chunk.end,
-                highlights=highlight_spans(chunk.text, citing),
+                number=number,
+                article_id=c.article_id,
+                title=c.title,
+                source=c.source,
+                published_at=c.published_at,
+                url=c.url,
+                path=c.path,
+                quote=snippet.text,
+                start=snippet.start,
+                end=snippet.end,
+                passage=c.text,
+                passage_start=c.start,
+                highlights=tuple(spans),
+                header=snippet.header,
+                header_start=snippet.header_start,
             )
         )
     return Answer(
         question=question,
-        text=text,
+        text=renumber(checked.text, order),
         citations=tuple(citations),
         unsupported=checked.unsupported,
         standalone_question=standalone,
         prompt_hash=prompts.hash,
-        seconds=elapsed,
-        first_token_seconds=first_token,
+        seconds=time.perf_counter() - started,
     )
 
 
-# A second look must be held up by the passages more firmly than a first answer: the model
+# A second look must be held up by the snippets more firmly than a first answer: the model
 # was not offered the refusal, so it may have forced an answer.
 RETRY_SUPPORT = 0.6
 
 
-def second_look(raw: str, passages: Sequence[ScoredChunk], prompts: Prompts) -> bool:
+def second_look(checked: CheckResult, raw: str, prompts: Prompts) -> bool:
     """Whether an answer written without the refusal option may replace the model's refusal:
-    no decline, no unsupported sentence, and one sentence firmly held by a passage."""
+    no decline, no unsupported sentence, and one sentence firmly held by its snippets."""
     if is_refusal(raw, prompts.refusal_text):
         return False
-    checked = check_citations(raw, [p.chunk.embed_text() for p in passages])
     cited = [s.score for s in checked.sentences if s.cited]
     return not checked.unsupported and bool(cited) and max(cited) >= RETRY_SUPPORT
 
 
+@dataclass
+class _Reply:
+    """One model reply as it streams: its text, first-token time and token counts."""
+
+    parts: list[str]
+    first: float | None = None
+    usage: Usage | None = None
+
+
 def generate(
     question: str,
-    passages: Sequence[ScoredChunk],
+    snippets: Sequence[Snippet],
     llm: LLM,
     prompts: Prompts,
     *,
@@ -266,47 +298,61 @@ def generate(
     max_tokens: int,
     started: float,
     instructions: str = "",
+    evidence_seconds: float | None = None,
+    mode: str = "snippets",
 ) -> Iterator[str | Answer]:
     """Stream the model's text as it comes, then yield the checked ``Answer`` last.
 
     Small models over-refuse: the 1.5B default declines "how much of that was military?"
-    although a passage says "including 65 billion euros in military aid". So text that is
+    although a snippet says "including 65 billion euros in military aid". So text that is
     still the start of the refusal sentence is held back, and when the model refuses, it is
     asked once more without the refusal option (cheap: the server reuses the cached prompt).
     That answer is shown only if ``second_look`` finds it firmly supported; otherwise the
-    refusal stands.
+    refusal stands. Closing this generator early closes the model's stream, so a question
+    nobody waits for any more stops using the model.
     """
-    messages = build_messages(standalone, passages, prompts, instructions=instructions)
+    messages = build_messages(standalone, snippets, prompts, instructions=instructions)
     refusal = prompts.refusal_text
-    parts: list[str] = []
-    first: float | None = None
+    reply = _Reply([])
     holding = True
     for delta in llm.stream(messages, max_tokens=max_tokens):
-        if first is None:
-            first = time.perf_counter() - started
-        parts.append(delta)
+        if isinstance(delta, Usage):
+            reply.usage = delta
+            continue
+        if reply.first is None:
+            reply.first = time.perf_counter() - started
+        reply.parts.append(delta)
         if not holding:
             yield delta
-        elif not refusal.startswith("".join(parts).strip()):
+        elif not refusal.startswith("".join(reply.parts).strip()):
             holding = False
-            yield "".join(parts)
-    raw = "".join(parts)
-    answer = finish(
-        question, raw, passages, prompts, standalone=standalone, started=started, first_token=first
-    )
+            yield "".join(reply.parts)
+    answer = finish(question, "".join(reply.parts), snippets, prompts, standalone=standalone,
+                    started=started)
+    completion = reply.usage.completion_tokens if reply.usage else None
     if answer.refused:
-        retry = build_messages(standalone, passages, prompts, instructions=instructions, retry=True)
-        raw = llm.complete(retry, max_tokens=max_tokens)
-        if second_look(raw, passages, prompts):
+        retry = build_messages(standalone, snippets, prompts, instructions=instructions,
+                               retry=True)
+        second = _Reply([])
+        for delta in llm.stream(retry, max_tokens=max_tokens):
+            if isinstance(delta, Usage):
+                second.usage = delta
+            else:
+                second.parts.append(delta)
+        raw = "".join(second.parts)
+        if completion is not None and second.usage and second.usage.completion_tokens:
+            completion += second.usage.completion_tokens
+        checked = check(raw, snippets, standalone)
+        if second_look(checked, raw, prompts):
             yield raw if holding else "\n\n" + raw  # after a streamed decline, a new paragraph
-            answer = finish(
-                question,
-                raw,
-                passages,
-                prompts,
-                standalone=standalone,
-                started=started,
-                first_token=first,
-            )
+            answer = finish(question, raw, snippets, prompts, standalone=standalone,
+                            started=started, checked=checked)
             answer = replace(answer, second_look=True)
-    yield answer
+    yield replace(
+        answer,
+        first_token_seconds=reply.first,
+        evidence_seconds=evidence_seconds,
+        prompt_tokens=reply.usage.prompt_tokens if reply.usage else None,
+        completion_tokens=completion,
+        evidence_mode=mode,
+    )

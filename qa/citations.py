@@ -1,52 +1,48 @@
-"""Citation checking, pure logic: small models cite badly, so every marker is re-derived.
+"""Citation checking, pure logic: every answer sentence is checked against what it cites.
 
-Each answer sentence is compared with each numbered passage by how many of its content words
-(stemmed, numbers kept exact) the passage contains. Markers that name no passage are dropped,
-a marker is moved when another passage clearly supports the sentence better, one is added where
-the model gave none, and a sentence that no passage supports is reported as unsupported.
+Small models cite badly, so each marker is re-derived. A sentence's claim is its proper names,
+its numbers and its other content words (``qa.words``); the snippets it cites must hold every
+name and every number, and all but a few of the other words (``holds``). When the cited
+snippets fall short, the smallest set of snippets (up to three) that holds the claim takes the
+markers; two rows of one table are never joined (a row is a record); when no set holds the
+claim, the sentence is unsupported and loses its markers.
+A fragment answer ("Bucha [3].", "76% [1].") claims its words about the question's subject, so
+the question's names join its claim. Bracketed numbers that name no snippet ("[150] billion")
+are answer text and stay as written.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from qa.ingest import split_sentences  # the same sentence rules as the chunker
+from qa.words import Claim, Coverage, Support, claim, coverage, support_of, terms
 
 MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
-_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*|\d+(?:[.,]\d+)*")
-STOPWORDS = frozenset(
-    """
-    a an the and or but if of to in on at by for with from as is are was were be been being it
-    its this that these those he she they them his her their we our you your i me my has have
-    had do does did not no so than then there here which who whom whose what when where why
-    how all any both each few more most other some such only own same too very can will just
-    should would could may might must also into over after before about against between during
-    through under again further once said says say according yes
-    """.split()
-)
-
-SUPPORTED = 0.5  # share of a sentence's content words a passage must hold to support it
-KEEP = 0.25  # a cited passage holding this share stays cited
-ADDS = 0.15  # a second passage stays cited beside the best one if it adds this much support
-MOVE_MARGIN = 0.25  # a better passage must beat the cited one by this much to take the marker
+# A bracketed number where a marker would stand (before punctuation, a marker or the end):
+# kept in the text, but no number the sentence claims.
+_STRAY = re.compile(r"\[\d+(?:\s*[,;]\s*\d+)*\](?=\s*(?:[.!?;:,)”\"'\n\[]|$))")
+FRAGMENT = 3  # a sentence with fewer names, numbers and content words than this is a fragment
+MAX_SET = 3  # most snippets one sentence may rest on
+SLACK = 8  # one content word in this many may be missing (paraphrase); names and numbers never
 
 
 @dataclass(frozen=True)
 class CheckedSentence:
-    """One answer sentence after checking: the passages (1-based) that support it."""
+    """One answer sentence after checking: the snippets (1-based) that support it."""
 
     text: str
     cited: tuple[int, ...]
     supported: bool
-    score: float
+    score: float  # weighted share of its claim that the cited (or best) snippets hold
 
 
 @dataclass(frozen=True)
 class CheckResult:
-    """The re-marked answer text, the sentences, and which passages ended up cited."""
+    """The re-marked answer text, the sentences, and which snippets ended up cited."""
 
     text: str
     sentences: tuple[CheckedSentence, ...]
@@ -54,57 +50,37 @@ class CheckResult:
 
     @property
     def cited(self) -> list[int]:
-        """Passage numbers in order of first citation."""
+        """Snippet numbers in order of first citation."""
         seen: list[int] = []
         for s in self.sentences:
             seen.extend(n for n in s.cited if n not in seen)
         return seen
 
 
-@lru_cache(maxsize=1)
-def _stemmer():  # type: ignore[no-untyped-def]
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
-def content_words(text: str) -> set[str]:
-    """Stemmed content words and exact numbers: what support is measured in."""
-    words = [w.lower().strip("'’-") for w in _WORD.findall(text)]
-    words = [w for w in words if w and w not in STOPWORDS]
-    numbers = {w.replace(",", "") for w in words if w[0].isdigit()}
-    names = [w for w in words if not w[0].isdigit() and len(w) > 1]
-    return numbers | set(_stemmer().stemWords(names))
+def holds(cov: Coverage, size: int, *, joined: bool = False) -> bool:
+    """Whether evidence with this coverage supports a claim of ``size`` words: every name and
+    number found, and of the other words all but one in ``SLACK`` (plus one for paraphrase
+    when a single snippet holds a claim of four or more words; joining snippets is riskier)."""
+    slack = size // SLACK + (0 if joined or size < 4 else 1)
+    return not cov.missing_names and not cov.missing_numbers and (
+        len(cov.missing_words) <= slack)
 
 
-def support(sentence_words: set[str], passage_words: set[str]) -> float:
-    """Share of the sentence's content words found in the passage; numbers count double.
-
-    A number the passage does not hold caps the share below ``SUPPORTED``: a sentence with a
-    wrong figure is not supported however many other words match.
-    """
-    if not sentence_words:
-        return 0.0
-    weight = {w: 2.0 if w[0].isdigit() else 1.0 for w in sentence_words}
-    found = sum(weight[w] for w in sentence_words if w in passage_words)
-    share = found / sum(weight.values())
-    if any(w[0].isdigit() and w not in passage_words for w in sentence_words):
-        share = min(share, SUPPORTED - 0.01)
-    return share
-
-
-def split_marked(text: str) -> list[tuple[str, tuple[int, ...]]]:
-    """Split model output into (sentence without markers, numbers it cited), in order."""
-    out: list[tuple[str, tuple[int, ...]]] = []
+def split_marked(text: str, count: int) -> list[tuple[str, tuple[int, ...], str]]:
+    """Split model output into (sentence without markers, snippet numbers it cited, the
+    whitespace before it), in order. A bracket group is a marker when it names a snippet
+    (1..``count``); one that names none stays in the sentence as text."""
     plain_parts: list[str] = []
     marks: list[tuple[int, tuple[int, ...]]] = []  # (position in plain text, numbers)
-    pos = 0
-    length = 0
+    pos = length = 0
     for m in MARKER.finditer(text):
+        numbers = tuple(int(n) for n in re.split(r"\s*[,;]\s*", m.group(1)))
+        named = tuple(n for n in numbers if 1 <= n <= count)
+        if not named:
+            continue  # "[150] billion": text, left where it is
         plain_parts.append(text[pos : m.start()])
         length += m.start() - pos
-        nums = tuple(int(n) for n in re.split(r"\s*[,;]\s*", m.group(1)))
-        marks.append((length, nums))
+        marks.append((length, named))
         pos = m.end()
     plain_parts.append(text[pos:])
     plain = "".join(plain_parts)
@@ -115,91 +91,120 @@ def split_marked(text: str) -> list[tuple[str, tuple[int, ...]]]:
         owner = max((i for i, (start, _end) in enumerate(spans) if start < at), default=0)
         if spans:
             cited[owner].extend(n for n in numbers if n not in cited[owner])
-    for (start, end), nums in zip(spans, cited, strict=True):
-        out.append((plain[start:end].strip(), tuple(nums)))
+    out = []
+    previous = 0
+    for (start, end), numbers in zip(spans, cited, strict=True):
+        gap = plain[previous:start]
+        out.append((plain[start:end].strip(), tuple(numbers), "\n" * gap.count("\n") or " "))
+        previous = end
     return out
 
 
-def check_citations(text: str, passages: Sequence[str]) -> CheckResult:
-    """Re-derive the markers of ``text`` against numbered ``passages`` (1-based)."""
-    passage_words = [content_words(p) for p in passages]
-    checked: list[CheckedSentence] = []
-    for sentence, cited in split_marked(text):
-        words = content_words(sentence)
-        if len(words) < 2:  # "Yes [2]." or "Bucha [3].": too short to judge, so not unsupported
-            if words:  # keep a marker whose passage holds the word, else point at the first
-                holding = [n for n in range(1, len(passages) + 1) if words <= passage_words[n - 1]]
-                keep = [n for n in cited if n in holding] or holding[:1]
-            else:  # nothing to check against: in-range markers stay as the model put them
-                keep = [n for n in cited if 1 <= n <= len(passages)]
-            checked.append(CheckedSentence(sentence, tuple(keep), True, 1.0))
+def check_citations(
+    text: str, evidence: Sequence[Support | str], *, question: str = ""
+) -> CheckResult:
+    """Re-derive the markers of ``text`` against numbered snippets (1-based).
+
+    ``evidence`` holds each snippet's words (``qa.words.support_of`` over its title, outlet,
+    date, table header and text); a plain string is read as such a text. ``question`` lends
+    its names to fragment answers.
+    """
+    supports = [e if isinstance(e, Support) else support_of(e) for e in evidence]
+    asked = claim(question).names if question else frozenset()
+    checked: list[tuple[CheckedSentence, str]] = []
+    for sentence, cited, gap in split_marked(text, len(supports)):
+        own = claim(_STRAY.sub("", sentence))
+        if not len(own):  # "Yes [2].": nothing to judge; in-range markers stay as written
+            checked.append((CheckedSentence(sentence, cited, True, 1.0), gap))
             continue
-        scores = [support(words, pw) for pw in passage_words]
-        best = max(range(len(scores)), key=scores.__getitem__, default=-1)
-        best_score = scores[best] if best >= 0 else 0.0
-        keep = [n for n in cited if 1 <= n <= len(passages) and scores[n - 1] >= KEEP]
-        union_score = support(words, set().union(*(passage_words[n - 1] for n in keep)))
-        if max(best_score, union_score) < SUPPORTED and best >= 0:
-            # a multi-hop sentence joins two passages' facts: try the best one with each other
-            pair, pair_score = _best_pair(words, passage_words, best)
-            if pair_score >= SUPPORTED and pair_score >= best_score + ADDS:
-                keep, union_score = [best + 1, pair + 1], pair_score
-        if max(best_score, union_score) < SUPPORTED:
-            checked.append(CheckedSentence(sentence, (), False, max(best_score, union_score)))
-            continue
-        if not keep or best_score > max(scores[n - 1] for n in keep) + MOVE_MARGIN:
-            # the marker moves to the best passage; other cited ones stay if they add facts
-            base = passage_words[best]
-            keep = [best + 1] + [
-                n
-                for n in keep
-                if n != best + 1
-                and support(words, base | passage_words[n - 1]) >= best_score + ADDS
-            ]
-        checked.append(
-            CheckedSentence(
-                sentence, tuple(dict.fromkeys(keep)), True, max(best_score, union_score)
-            )
-        )
-    return _renumber(checked)
+        what = own | Claim(asked, frozenset(), frozenset()) if len(own) < FRAGMENT else own
+        checked.append((_judge(sentence, what, cited, supports), gap))
+    return _rewrite(checked)
 
 
-def _best_pair(words: set[str], passage_words: list[set[str]], best: int) -> tuple[int, float]:
-    """The passage that, with passage ``best``, supports ``words`` most, and that support."""
-    others = [i for i in range(len(passage_words)) if i != best]
-    if not others:
-        return best, 0.0
-    scored = [(support(words, passage_words[best] | passage_words[i]), i) for i in others]
-    score, index = max(scored)
-    return index, score
+def _judge(
+    sentence: str, what: Claim, cited: tuple[int, ...], supports: list[Support]
+) -> CheckedSentence:
+    """The markers a sentence keeps: the cited snippets when they hold its claim (less any
+    that add nothing), else the smallest set that does, preferring the cited ones."""
+    size = len(what)
+
+    def cov(numbers: Sequence[int]) -> Coverage:
+        pool = supports[numbers[0] - 1]
+        for n in numbers[1:]:
+            pool = pool | supports[n - 1]
+        return coverage(what, pool)
+
+    def joinable(numbers: Sequence[int]) -> bool:  # two rows of one table are two records
+        tables = [supports[n - 1].table for n in numbers if supports[n - 1].table]
+        return len(tables) == len(set(tables))
+
+    def ok(numbers: Sequence[int]) -> bool:
+        return joinable(numbers) and holds(cov(numbers), size, joined=len(numbers) > 1)
+
+    if cited and ok(cited):
+        cited_cov = cov(cited)
+        keep = list(cited)
+        for n in cited:  # drop a marker whose snippet adds nothing the others lack
+            rest = [k for k in keep if k != n]
+            if rest and cov(rest).share >= cited_cov.share:
+                keep = rest
+        return CheckedSentence(sentence, tuple(keep), True, cited_cov.share)
+    singles = sorted(range(1, len(supports) + 1), key=lambda n: -cov([n]).share)
+    pool = sorted(set(singles[:6]) | set(cited))
+    for k in range(1, MAX_SET + 1):
+        found = [c for c in itertools.combinations(pool, k) if ok(c)]
+        if found:
+            best = max(found, key=lambda c: (len(set(c) & set(cited)), cov(c).share))
+            ordered = tuple(sorted(best, key=lambda n: (n not in cited, n)))
+            return CheckedSentence(sentence, ordered, True, cov(best).share)
+    best_share = max((cov([n]).share for n in singles[:1]), default=0.0)
+    return CheckedSentence(sentence, (), False, best_share)
 
 
-def _renumber(sentences: list[CheckedSentence]) -> CheckResult:
-    """Write the text back with markers before each sentence's closing punctuation."""
+def _rewrite(checked: list[tuple[CheckedSentence, str]]) -> CheckResult:
+    """Write the text back with markers before each sentence's closing punctuation, keeping
+    the model's line breaks between sentences."""
     parts = []
-    for s in sentences:
+    for i, (s, gap) in enumerate(checked):
+        if i:
+            parts.append(gap)
         if not s.cited:
             parts.append(s.text)
             continue
         marks = "".join(f"[{n}]" for n in s.cited)
-        m = re.search(r"[.!?]+[\"'”’)]*$", s.text)
+        m = re.search(r"[.!?:]+[\"'”’)]*$", s.text)
         if m:
             parts.append(f"{s.text[: m.start()].rstrip()} {marks}{s.text[m.start() :]}")
         else:
             parts.append(f"{s.text} {marks}")
+    sentences = tuple(s for s, _gap in checked)
     unsupported = tuple(s.text for s in sentences if not s.supported)
-    return CheckResult(
-        text=" ".join(parts).strip(), sentences=tuple(sentences), unsupported=unsupported
-    )
+    return CheckResult(text="".join(parts).strip(), sentences=sentences, unsupported=unsupported)
+
+
+def renumber(text: str, order: Sequence[int]) -> str:
+    """Markers of snippet numbers renumbered to citation numbers (1.. in ``order``); bracketed
+    numbers outside ``order`` are text and stay as they are."""
+    new = {old: i for i, old in enumerate(order, start=1)}
+
+    def swap(m: re.Match[str]) -> str:
+        numbers = [int(n) for n in re.split(r"\s*[,;]\s*", m.group(1))]
+        if not all(n in new for n in numbers):
+            return m.group()
+        return "".join(f"[{new[n]}]" for n in numbers)
+
+    return re.sub(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]", swap, text)
 
 
 def highlight_spans(quote: str, sentences: Sequence[str]) -> tuple[tuple[int, int], ...]:
-    """Spans of ``quote``'s sentences that best match each citing answer sentence."""
+    """Spans of ``quote``'s sentences that best match each citing answer sentence (by shared
+    content words), so a source card can mark what the answer rests on."""
     spans = split_sentences(quote)
-    words = [content_words(quote[a:b]) for a, b in spans]
+    words = [terms(quote[a:b]) for a, b in spans]
     found: set[tuple[int, int]] = set()
     for sentence in sentences:
-        target = content_words(sentence)
+        target = terms(sentence)
         if not target or not spans:
             continue
         scores = [len(target & w) for w in words]

@@ -14,8 +14,8 @@ from typing import Any
 import click
 
 from qa.config import Settings
-from qa.errors import QAError
-from qa.models import Answer
+from qa.errors import NoIndexError, QAError
+from qa.models import Answer, Evidence
 from qa.service import QAService
 
 INDEX_HELP = "Index folder (default: indexes/default, or QA_INDEX_DIR)."
@@ -74,7 +74,7 @@ def index_cmd(path: Path, index_dir: Path | None, progress: bool | None) -> None
     settings = _settings(index_dir=index_dir, progress=progress)
     report = QAService(settings).ingest(path)
     for problem in report.problems:
-        click.echo(f"skipped {problem}", err=True)
+        click.echo(f"{'skipped' if problem.skipped else 'indexed'} {problem}", err=True)
     click.echo(report.summary())
 
 
@@ -82,17 +82,37 @@ def index_cmd(path: Path, index_dir: Path | None, progress: bool | None) -> None
 @click.argument("question")
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), help=INDEX_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the Answer as one JSON object.")
-def ask_cmd(question: str, index_dir: Path | None, as_json: bool) -> None:
-    """Answer QUESTION from the indexed articles, with a numbered source list."""
-    settings = _settings(index_dir=index_dir)
+@click.option(
+    "--evidence",
+    type=click.Choice(["snippets", "passages"]),
+    default=None,
+    help="What the model reads: picked sentences (default, QA_EVIDENCE) or whole passages.",
+)
+def ask_cmd(question: str, index_dir: Path | None, as_json: bool, evidence: str | None) -> None:
+    """Answer QUESTION from the indexed articles, with a numbered source list.
+
+    On a terminal the evidence line and the answer appear as they come (on stderr); the
+    checked answer and its sources follow on stdout."""
+    settings = _settings(index_dir=index_dir, evidence=evidence)
     service = QAService(settings)
     live = sys.stderr.isatty() and not as_json
+    result: Answer | None = None
     try:
-        result = service.ask(
-            question, on_text=(lambda t: click.echo(t, nl=False, err=True)) if live else None
-        )
+        for item in service.stream(question):
+            if isinstance(item, Answer):
+                result = item
+            elif not live:
+                continue
+            elif isinstance(item, Evidence):
+                if item.snippets:
+                    titles = {s.passage.title for s in item.snippets}
+                    click.echo(f"(reading {len(item.snippets)} excerpts from {len(titles)} "
+                               f"articles, {item.seconds:.1f}s)", err=True)
+            else:
+                click.echo(item, nl=False, err=True)
     finally:
         service.close()
+    assert result is not None
     if live:
         click.echo("\n", err=True)
     if as_json:
@@ -106,7 +126,7 @@ def format_answer(result: Answer) -> str:
     lines = [result.text]
     if result.unsupported:
         lines.append("")
-        lines.extend(f"(no passage supports: {s})" for s in result.unsupported)
+        lines.extend(f"(not supported by its sources: {s})" for s in result.unsupported)
     if result.citations:
         lines.append("")
         lines.append("Sources:")
@@ -114,6 +134,8 @@ def format_answer(result: Answer) -> str:
             meta = ", ".join(x for x in (c.source, c.published_at[:10], c.url or c.path) if x)
             lines.append(f"[{c.number}] {c.title} ({meta})")
             quote = " ".join(c.quote.split())
+            if c.header:
+                lines.append(f"    {c.header}")
             lines.append(f'    "{quote[:300]}{"…" if len(quote) > 300 else ""}"')
     return "\n".join(lines)
 
@@ -124,16 +146,20 @@ def info_cmd(index_dir: Path | None) -> None:
     """Show how many articles and chunks the index holds, when it was built and by which
     embedder; an index this install cannot search is named as such (exit code 1)."""
     stats = QAService(_settings(index_dir=index_dir)).stats()
+    if not stats.exists:
+        raise NoIndexError(stats.unusable_reason())
     click.echo(
-        f"{stats.articles} articles, {stats.chunks} chunks; built {stats.built_at or 'never'}"
+        f"{stats.articles} articles, {stats.chunks} chunks; built {stats.built_at or '?'}"
         f" from {stats.source or '-'}"
     )
     if stats.embedder:
         click.echo(f"embedded by {stats.embedder}")
     if stats.note:
         click.echo(f"note: {stats.note}")
-    if stats.problem:
+    if stats.problem:  # vectors this install cannot search
         raise click.ClickException(stats.problem)
+    if stats.unusable_reason():
+        click.echo(stats.unusable_reason(), err=True)
 
 
 @main.command("serve")

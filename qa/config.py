@@ -88,6 +88,21 @@ class Settings(BaseSettings):
         default=0.30,
         description="Below this best cosine similarity, refuse without calling the LLM.",
     )
+    evidence: Literal["snippets", "passages"] = Field(
+        default="snippets",
+        description="What the LLM reads: sentences picked from the top passages (snippets), "
+        "or the top context_k passages whole (passages).",
+    )
+    evidence_budget: int = Field(
+        default=320,
+        ge=32,
+        le=4000,
+        description="Most tokens of snippets (and their article headings) the LLM reads, "
+        "counted by the embedder's tokenizer.",
+    )
+    evidence_passages: int = Field(
+        default=10, ge=1, le=100, description="Top passages whose sentences may be snippets."
+    )
 
     # --- LLM --------------------------------------------------------------------------------
     llm_base_url: str | None = Field(

@@ -29,6 +29,12 @@ class StoreError(QAError):
     """The vector store (Chroma) could not be opened, read or written."""
 
 
+class NoIndexError(StoreError):
+    """There is nothing to answer from: no index was ever built there, or it holds no articles."""
+
+    exit_code = 2
+
+
 class ModelError(QAError):
     """A model file (embedder or LLM weights) is missing or fails its checksum."""
 

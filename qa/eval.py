@@ -1,231 +1,34 @@
 """Benchmarks on MultiHop-RAG (Tang & Yang, 2024; ODC-BY 1.0): ``qa eval retrieval|answers|ingest``.
 
-Retrieval is scored exactly as the paper's ``retrieval_evaluate.py`` does it: null queries left
-out, spaces and newlines stripped from passages and gold facts, a passage relevant when some
-gold fact is a substring of it. Two figures the paper lacks are added for multi-hop questions:
-FactRecall@10 and AllFacts@10. Answers are scored strictly (see ``answer_correct``).
+The harnesses and the ``qa eval`` commands; what is scored and how lives in ``qa.metrics``.
 """
 
 from __future__ import annotations
 
 import json
-import re
-import statistics
 import tempfile
 import time
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
 from qa.config import Settings
-from qa.errors import ConfigError
+from qa.metrics import (
+    NULL_TYPE,
+    SHORT_ANSWER_HINT,
+    AnswerRow,
+    Query,
+    answer_correct,
+    answers_report,
+    evaluate_retrieval,
+    gold_citations,
+    load_queries,
+    percentile,
+    short_answer,
+)
 from qa.models import Answer
-
-NULL_TYPE = "null_query"
-ATTRIBUTION = (
-    "MultiHop-RAG (Tang & Yang, COLM 2024), licensed ODC-BY 1.0; "
-    "https://github.com/yixuantt/MultiHop-RAG"
-)
-
-
-# --- data ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Query:
-    """One benchmark question with its gold answer and gold evidence facts."""
-
-    text: str
-    answer: str
-    question_type: str
-    facts: tuple[str, ...]
-    sources: tuple[str, ...] = ()
-
-
-def load_queries(path: Path, *, limit: int | None = None) -> list[Query]:
-    """Queries from a MultiHop-RAG JSON file; ``limit`` keeps the first N records (nulls too)."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read queries from {path}: {exc}") from None
-    if not isinstance(data, list):
-        raise ConfigError(f"{path}: expected a JSON list of queries")
-    queries = []
-    for rec in data[:limit] if limit else data:
-        evidence = rec.get("evidence_list") or []
-        queries.append(Query(
-            text=rec["query"], answer=str(rec.get("answer", "")),
-            question_type=rec.get("question_type", "unknown"),
-            facts=tuple(e["fact"] for e in evidence),
-            sources=tuple(e.get("source", "") for e in evidence),
-        ))
-    return queries
-
-
-# --- retrieval metrics (pure) ---------------------------------------------------------------
-
-
-def squash(text: str) -> str:
-    """The paper's normalisation: every space and newline removed."""
-    return text.replace(" ", "").replace("\n", "")
-
-
-@dataclass(frozen=True)
-class QueryScores:
-    """Per-query figures over one ranked passage list (the first 10 count)."""
-
-    hits4: float
-    hits10: float
-    rr10: float
-    ap10: float
-    fact_recall10: float
-    all_facts10: float
-
-
-def score_query(passages: Sequence[str], facts: Sequence[str], *, k: int = 10) -> QueryScores:
-    """Hits@4/@10, reciprocal rank, average precision and fact recall of one ranked list."""
-    gold = [squash(f) for f in facts]
-    found: list[str] = []  # distinct gold strings already found, as the paper's find_gold
-    found_idx: set[int] = set()  # which gold items (by position) occur in the top k
-    first = None
-    ap = 0.0
-    for rank, passage in enumerate((squash(p) for p in passages[:k]), start=1):
-        hits = [i for i, g in enumerate(gold) if g in passage]
-        if not hits:
-            continue
-        if first is None:
-            first = rank
-        found_idx.update(hits)
-        new = 0
-        for i in hits:
-            if gold[i] not in found:
-                new += 1
-                found.append(gold[i])
-        ap += new / rank
-    recall = len(found_idx) / len(gold) if gold else 0.0
-    return QueryScores(
-        hits4=float(first is not None and first <= 4),
-        hits10=float(first is not None),
-        rr10=1.0 / first if first else 0.0,
-        ap10=ap / min(len(gold), k) if gold else 0.0,
-        fact_recall10=recall,
-        all_facts10=float(bool(gold) and len(found_idx) == len(gold)),
-    )
-
-
-_KEYS = {"hits4": "hits@4", "hits10": "hits@10", "rr10": "mrr@10", "ap10": "map@10",
-         "fact_recall10": "fact_recall@10", "all_facts10": "all_facts@10"}
-
-
-def mean_scores(scores: Sequence[QueryScores]) -> dict[str, float]:
-    """Averages under the report's key names (zeros for an empty list)."""
-    n = len(scores)
-    return {name: (sum(getattr(s, f) for s in scores) / n if n else 0.0)
-            for f, name in _KEYS.items()}
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear-interpolation percentile (``q`` in 0..100); 0 for no values."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    lo = int(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
-
-
-def retrieval_report(rows: Iterable[tuple[str, QueryScores]],
-                     latencies_ms: Sequence[float]) -> dict[str, Any]:
-    """Overall and per question type means, with latency p50/p95 (non-null queries only)."""
-    rows = list(rows)
-    by_type: dict[str, list[QueryScores]] = defaultdict(list)
-    for qtype, s in rows:
-        by_type[qtype].append(s)
-    report: dict[str, Any] = {"queries": len(rows), **mean_scores([s for _t, s in rows])}
-    report["per_type"] = {t: {"queries": len(v), **mean_scores(v)}
-                          for t, v in sorted(by_type.items())}
-    report["latency_ms"] = {"p50": percentile(latencies_ms, 50),
-                            "p95": percentile(latencies_ms, 95)}
-    return report
-
-
-def evaluate_retrieval(queries: Sequence[Query], search: Callable[[str], Sequence[str]], *,
-                       k: int = 10) -> dict[str, Any]:
-    """Run ``search`` (question -> ranked passage texts) on every non-null query and score it."""
-    rows, latencies = [], []
-    for q in queries:
-        if q.question_type == NULL_TYPE or not q.facts:
-            continue
-        started = time.perf_counter()
-        passages = list(search(q.text))
-        latencies.append((time.perf_counter() - started) * 1000)
-        rows.append((q.question_type, score_query(passages, q.facts, k=k)))
-    return retrieval_report(rows, latencies)
-
-
-# --- answer scoring (pure) ----------------------------------------------------------------
-
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_FINAL = re.compile(r"final answer\s*[:\-]\s*(.+)", re.I)
-SHORT_ANSWER_HINT = (
-    "After your answer, write one last line: 'Final answer:' followed by only the few words "
-    "(a name, number or word) that answer the question, or Yes or No for a yes-or-no question."
-)
-
-
-def normalise_answer(text: str) -> str:
-    """Lower case, punctuation and articles dropped, spaces collapsed."""
-    text = re.sub(r"['’]s\b", "", text.lower())
-    text = re.sub(r"[^\w\s]", " ", text)
-    return " ".join(_ARTICLES.sub(" ", text).split())
-
-
-def short_answer(text: str) -> str:
-    """The model's ``Final answer:`` line, else its first sentence, without citation markers."""
-    text = re.sub(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]", "", text)
-    finals = _FINAL.findall(text)
-    if finals:
-        return finals[-1].strip()
-    first = re.split(r"(?<=[.!?])\s|\n", text.strip(), maxsplit=1)[0]
-    return first.strip()
-
-
-def answer_correct(short: str, gold: str, *, refused: bool, null_query: bool) -> bool:
-    """Strict: Yes/No must be that word; else equal to or containing the gold as whole words.
-
-    A null query is right only when the system says the articles do not hold the answer.
-    """
-    if null_query:
-        return refused
-    if refused:
-        return False
-    got, want = normalise_answer(short), normalise_answer(gold)
-    if not want:
-        return False
-    if want in ("yes", "no"):
-        return got == want
-    return got == want or f" {want} " in f" {got} "
-
-
-def answers_report(rows: Sequence[tuple[str, bool, float]]) -> dict[str, Any]:
-    """Accuracy overall and per type, and mean seconds per answer, from (type, right, secs)."""
-    by_type: dict[str, list[bool]] = defaultdict(list)
-    for qtype, right, _s in rows:
-        by_type[qtype].append(right)
-    n = len(rows)
-    return {
-        "queries": n,
-        "accuracy": sum(r for _t, r, _s in rows) / n if n else 0.0,
-        "per_type": {t: {"queries": len(v), "accuracy": sum(v) / len(v)}
-                     for t, v in sorted(by_type.items())},
-        "seconds_per_answer": statistics.fmean(s for _t, _r, s in rows) if n else 0.0,
-    }
-
 
 # --- harnesses --------------------------------------------------------------------------------
 
@@ -269,26 +72,35 @@ def run_retrieval(service: Any, corpus: Path, queries: Sequence[Query], *, top_k
     return report
 
 
-def ask_short(service: Any, question: str) -> Answer:
+def ask_short(service: Any, question: str, *, evidence: str | None = None) -> Answer:
     """The product's answer path with one extra instruction: end on a short final answer."""
-    return service.ask(question, instructions=SHORT_ANSWER_HINT)
+    return service.ask(question, instructions=SHORT_ANSWER_HINT, evidence=evidence)
 
 
 def run_answers(service: Any, corpus: Path, queries: Sequence[Query], *,
+                modes: Sequence[str] = ("snippets",),
                 log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
-    """Answer every query end to end with ``service``'s LLM and score it strictly."""
+    """Answer every query end to end with ``service``'s LLM in each evidence mode (taking
+    turns per question, so both meet the same server state) and score them strictly; one
+    report per mode."""
     log(f"index {service.settings.index_dir}: {service.ingest(corpus).summary()}")
-    rows = []
+    rows: dict[str, list[AnswerRow]] = {m: [] for m in modes}
     for n, q in enumerate(queries, start=1):
-        answer = ask_short(service, q.text)
-        short = "" if answer.refused else short_answer(answer.text)
-        right = answer_correct(short, q.answer, refused=answer.refused,
-                               null_query=q.question_type == NULL_TYPE)
-        rows.append((q.question_type, right, answer.seconds))
-        log(f"[{n}/{len(queries)}] {'ok ' if right else 'BAD'} {q.question_type}: "
-            f"gold {q.answer!r}, got {'(refused)' if answer.refused else repr(short)} "
-            f"in {answer.seconds:.1f}s")
-    return answers_report(rows)
+        for mode in modes:
+            answer = ask_short(service, q.text, evidence=mode)
+            short = "" if answer.refused else short_answer(answer.text)
+            right = answer_correct(short, q.answer, refused=answer.refused,
+                                   null_query=q.question_type == NULL_TYPE)
+            gold = gold_citations(answer, q.facts)
+            rows[mode].append(AnswerRow(q.question_type, right, answer.seconds, answer.refused,
+                                        len(answer.citations), gold, answer.prompt_tokens,
+                                        answer.first_token_seconds, answer.evidence_seconds))
+            log(f"[{n}/{len(queries)} {mode}] {'ok ' if right else 'BAD'} {q.question_type}: "
+                f"gold {q.answer!r}, got {'(refused)' if answer.refused else repr(short)} "
+                f"in {answer.seconds:.1f}s; {gold}/{len(answer.citations)} citations quote a "
+                f"gold fact; {answer.prompt_tokens} prompt tokens")
+    reports = {m: answers_report(r) for m, r in rows.items()}
+    return reports[modes[0]] if len(modes) == 1 else {"modes": reports}
 
 
 def _embedded_tokens(tokenizer: Any, texts: Sequence[str], *, limit: int) -> int:
@@ -407,10 +219,19 @@ def format_retrieval(report: dict[str, Any]) -> str:
 
 
 def format_answers(report: dict[str, Any]) -> str:
+    """The answers report as the terminal shows it."""
     lines = [f"accuracy {report['accuracy']:.4f} over {report['queries']} questions, "
              f"{report['seconds_per_answer']:.1f} s per answer"]
     lines += [f"  {t:<18} {v['accuracy']:.4f} (n={v['queries']})"
               for t, v in report["per_type"].items()]
+    lines.append(f"citation precision {report['citation_precision']:.4f} "
+                 f"({report['citations']} citations of {report['answered']} answered questions);"
+                 f" answered with a gold citation {report['answered_with_gold_citation']:.4f}")
+    tokens = report.get("median_prompt_tokens")
+    if tokens is not None:
+        lines.append(f"median prompt {tokens:.0f} tokens, first token "
+                     f"{report['median_first_token_s'] or 0:.1f} s, evidence "
+                     f"{report['median_evidence_s'] or 0:.2f} s")
     return "\n".join(lines)
 
 
@@ -499,17 +320,23 @@ def retrieval_cmd(corpus: Path, queries: Path, limit: int | None, as_json: bool,
 @_limit
 @_json
 @_index
+@click.option("--evidence", type=click.Choice(["snippets", "passages", "both"]),
+              default="snippets", show_default=True,
+              help="What the model reads; both: each question in each mode, side by side.")
 def answers_cmd(corpus: Path, queries: Path, limit: int | None, as_json: bool,
-                index_dir: Path | None) -> None:
-    """End-to-end answer accuracy with the configured LLM, scored strictly, per type."""
+                index_dir: Path | None, evidence: str) -> None:
+    """End-to-end answer accuracy and citation precision with the configured LLM, per type."""
     from qa.service import QAService
 
+    modes = ("snippets", "passages") if evidence == "both" else (evidence,)
     service = QAService(_load_settings(index_dir, corpus))
     try:
-        report = run_answers(service, corpus, load_queries(queries, limit=limit), log=_log)
+        report = run_answers(service, corpus, load_queries(queries, limit=limit), modes=modes,
+                             log=_log)
     finally:
         service.close()
-    click.echo(format_answers(report))
+    for mode, rep in report.get("modes", {modes[0]: report}).items():
+        click.echo(f"== evidence: {mode}\n{format_answers(rep)}")
     if as_json:
         click.echo(json.dumps(report))
 
@@ -527,6 +354,4 @@ def ingest_cmd(corpus: Path, as_json: bool) -> None:
         click.echo(json.dumps(report))
 
 
-__all__ = ["Query", "QueryScores", "answer_correct", "eval_group", "evaluate_retrieval",
-           "load_queries", "normalise_answer", "query_embedding_ms", "run_answers", "run_ingest",
-           "run_retrieval", "score_query", "short_answer"]
+__all__ = ["eval_group", "query_embedding_ms", "run_answers", "run_ingest", "run_retrieval"]

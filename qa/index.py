@@ -24,24 +24,41 @@ from urllib.parse import urlparse
 from qa import ingest
 from qa.config import Settings
 from qa.embed import EmbedderInfo, describe_embedder, embedder_for, model_dir, model_spec
-from qa.errors import IngestError, StoreError
+from qa.errors import IngestError, NoIndexError, StoreError
 from qa.models import Article, Chunk, IndexReport
 
 _GROUP = 256  # chunks embedded and written together: one Chroma upsert per group
 _PAGE = 5000  # rows per Chroma get, under its max batch size
 
 
+_BUILD = ("`qa index FOLDER` in a shell, qa.build_index(FOLDER) in Python, or the Index tab "
+          "of the chat window")
+
+
 @dataclass(frozen=True)
 class IndexStats:
-    """What the index holds, for the UI's index tab and ``qa index --stats``."""
+    """What the index holds, for the UI's index tab and ``qa info``; ``exists`` is false
+    when no index was ever built at ``where`` (a folder, or a Chroma server's collection)."""
 
     articles: int
     chunks: int
     built_at: str
     source: str
+    where: str = ""
+    exists: bool = True
     embedder: str = ""  # who wrote the vectors, e.g. "all-MiniLM-L6-v2 (onnx-int8, 384-dim)"
-    problem: str = ""  # why this install cannot search the index ("" when it can)
+    problem: str = ""  # why this install cannot search the vectors ("" when it can)
     note: str = ""  # what `qa index` would re-embed although searching works
+
+    def unusable_reason(self) -> str:
+        """Why no question can be answered from this index and how to fix it; "" if one can."""
+        if not self.exists:
+            return f"no index at {self.where} yet: build one with {_BUILD}"
+        if not self.chunks:
+            built = f" (emptied {self.built_at} from {self.source})" if self.built_at else ""
+            return f"the index at {self.where} holds no articles{built}: index a folder of " \
+                   f"articles with {_BUILD}"
+        return self.problem
 
 
 class ArticleIndex:
@@ -79,6 +96,30 @@ class ArticleIndex:
         except Exception as exc:  # chromadb raises many types; translate at the boundary
             where = url or self.settings.index_dir
             raise StoreError(f"cannot open the Chroma index at {where}: {exc}") from None
+
+    @property
+    def where(self) -> str:
+        """The index's place, as messages name it."""
+        url = self.settings.chroma_url
+        return f"{url} (collection {self.settings.collection!r})" if url else \
+            str(self.settings.index_dir)
+
+    def exists(self) -> bool:
+        """Whether an index was ever built here. Never creates one, as opening Chroma would."""
+        local = self.settings.index_dir / "chroma.sqlite3"
+        if not self.settings.chroma_url and not local.is_file():
+            return False
+        try:
+            names = {getattr(c, "name", c) for c in self.client.list_collections()}
+        except Exception as exc:
+            raise StoreError(f"cannot read the Chroma index at {self.where}: {exc}") from None
+        return self.settings.collection in names
+
+    def require_articles(self) -> None:
+        """Raise ``NoIndexError`` (saying how to build one) unless there is something to
+        answer from: an index that exists and holds at least one passage."""
+        if not self.exists() or not self.count():
+            raise NoIndexError(self.stats().unusable_reason())
 
     @cached_property
     def collection(self) -> Any:
@@ -190,8 +231,7 @@ class ArticleIndex:
         ours, dim, record = self.embedder_info, self.stored_dim(), self.written_by()
         if (dim is None or dim == ours.dim) and (record is None or record.model == ours.model):
             return ""
-        where = self.settings.chroma_url or self.settings.index_dir
-        return (f"the index at {where} was embedded by {self._writer_label(dim)}, but this "
+        return (f"the index at {self.where} was embedded by {self._writer_label(dim)}, but this "
                 f"install embeds with {ours.label()}: rebuild it with `qa index FOLDER` "
                 "(re-embeds every article)")
 
@@ -258,6 +298,9 @@ class ArticleIndex:
         return int(self.collection.count())
 
     def stats(self) -> IndexStats:
+        """Counts and provenance; ``exists=False`` (and nothing created) when never built."""
+        if not self.exists():
+            return IndexStats(0, 0, "", "", where=self.where, exists=False)
         meta = self.collection.metadata or {}
         articles = len({m["article_id"] for _i, m, _d in self._rows(["metadatas"])})
         chunks = self.count()
@@ -266,6 +309,7 @@ class ArticleIndex:
             chunks=chunks,
             built_at=str(meta.get("built_at", "")),
             source=str(meta.get("source", "")),
+            where=self.where,
             embedder=self._writer_label(self.stored_dim()) if chunks else "",
             problem=self.embedder_problem(),
             note=self.embedder_note(),
@@ -328,6 +372,8 @@ def _chunk_metadata(chunk: Chunk, content_hash: str, n_chunks: int) -> dict[str,
         "published_at": chunk.published_at,
         "url": chunk.url,
         "path": chunk.path,
+        "table_header": chunk.table_header,
+        "table_header_start": chunk.table_header_start,
     }
 
 
@@ -345,6 +391,8 @@ def chunk_from_row(chunk_id: str, meta: dict[str, Any], text: str) -> Chunk:
         published_at=str(meta.get("published_at", "")),
         url=str(meta.get("url", "")),
         path=str(meta.get("path", "")),
+        table_header=str(meta.get("table_header", "")),
+        table_header_start=int(meta.get("table_header_start", -1)),
     )
 
 
@@ -361,15 +409,27 @@ def _progress(total: int, unit: str, enabled: bool | None, desc: str | None = No
 def build_index(
     path: Path, settings: Settings, *, index: ArticleIndex | None = None
 ) -> IndexReport:
-    """Make the index mirror the articles under ``path``: embed only what changed."""
+    """Make the index mirror the articles under ``path``: embed only what changed.
+
+    Articles whose files are gone leave the index, all of them when ``path`` holds none (the
+    report then says the index is empty); those of files that cannot be read stay, counted in
+    ``IndexReport.kept``. Raises ``IngestError`` when ``path`` does not exist (saying how many
+    articles indexed from it the index still holds), or when it holds nothing to index and
+    the index nothing to remove; an index never built is not created then.
+    """
     started = time.perf_counter()
+    index = index or ArticleIndex(settings)
+    built = index.exists()
+    if not Path(path).exists():
+        raise IngestError(f"{path}: no such file or folder{_still_held(index, Path(path))}")
     articles, problems = ingest.load_articles(Path(path), max_article_mb=settings.max_article_mb)
-    if not articles:
+    state = index.article_state() if built else {}
+    if not articles and not state:
         detail = "; ".join(str(p) for p in problems[:5]) or "no .txt .md .html .json .jsonl files"
         raise IngestError(f"nothing to index in {path}: {detail}")
-    index = index or ArticleIndex(settings)
-    reembedded = index.adopt_embedder()
-    state = index.article_state()
+    reembedded = index.adopt_embedder() if built else ""  # never mixes two embedders' vectors
+    if reembedded:
+        state = {}
     opts = {"max_tokens": settings.chunk_tokens, "overlap": settings.chunk_overlap}
     hashes = {a.id: ingest.content_hash(a, **opts) for a in articles}
 
@@ -387,13 +447,10 @@ def build_index(
             added += 1
 
     # A file that failed to read this time keeps what it had: nothing already indexed is lost.
-    failed_paths = {p.path.split("#", 1)[0] for p in problems}
+    failed_paths = {p.path.split("#", 1)[0] for p in problems if p.skipped}
     current = {a.id for a in articles}
-    removed_ids = [
-        aid
-        for aid, (_h, _p, _e, apath) in state.items()
-        if aid not in current and apath not in failed_paths
-    ]
+    gone = [(aid, apath) for aid, (_h, _p, _e, apath) in state.items() if aid not in current]
+    removed_ids = [aid for aid, apath in gone if apath not in failed_paths]
 
     chunks = ingest.chunk_articles(changed, tokenizer=index.tokenizer, **opts)
     counts: dict[str, int] = {}
@@ -413,8 +470,23 @@ def build_index(
         seconds=time.perf_counter() - started,
         duplicates=sum(len(a.duplicates) for a in articles),
         problems=tuple(problems),
+        kept=len(gone) - len(removed_ids),
         reembedded=reembedded,
     )
+
+
+def _still_held(index: ArticleIndex, path: Path) -> str:
+    """For a path that is gone: how many of the index's articles came from it, if any."""
+    if not index.exists():
+        return ""
+    stats = index.stats()
+    if not stats.articles or stats.source != str(path.resolve()):
+        return ""
+    clear = (f"delete its collection {index.settings.collection!r}"
+             if index.settings.chroma_url else f"delete {index.settings.index_dir}")
+    held = f"{stats.articles} article{'s' * (stats.articles != 1)}"
+    return (f"; the index at {stats.where} still holds {held} indexed from it, and answers "
+            f"from them: index another folder, or {clear} to start over")
 
 
 def _embed_and_write(

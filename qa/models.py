@@ -36,10 +36,17 @@ class Chunk:
     published_at: str = ""
     url: str = ""
     path: str = ""
+    # A chunk that starts inside a markdown table below its header row carries that row (exact
+    # text at ``Article.body[table_header_start:]``), so its rows keep their column names.
+    table_header: str = ""
+    table_header_start: int = -1
 
     def embed_text(self) -> str:
-        """What the embedder and BM25 see: the headline line, then the passage."""
-        return f"{header_line(self.title, self.source, self.published_at)}\n{self.text}"
+        """What the embedder and BM25 see: the headline line, the table header row a
+        continued table needs, then the passage."""
+        head = header_line(self.title, self.source, self.published_at)
+        table = f"{self.table_header}\n" if self.table_header else ""
+        return f"{head}\n{table}{self.text}"
 
 
 def header_line(title: str, source: str, published_at: str) -> str:
@@ -59,8 +66,57 @@ class ScoredChunk:
 
 
 @dataclass(frozen=True)
+class Snippet:
+    """Evidence the model reads: sentences picked from a passage, numbered for citing.
+
+    ``text`` is exactly ``Article.body[start:end]``; ``passage`` is the chunk it was picked
+    from (its span contains the snippet's), kept for context. A snippet of table rows keeps the
+    table's header row, exact at ``Article.body[header_start:]`` (``-1``: no header).
+    """
+
+    number: int
+    passage: Chunk
+    text: str
+    start: int
+    end: int
+    header: str = ""
+    header_start: int = -1
+    score: float = 0.0  # evidence score (0-1); a whole passage given as-is has its fused score
+
+    @property
+    def prompt_text(self) -> str:
+        """What the model reads: the header row (if any), then the snippet."""
+        return f"{self.header}\n{self.text}" if self.header else self.text
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The first event of a streamed answer: what the model is about to read, and when.
+
+    ``mode`` is ``"snippets"`` (picked sentences) or ``"passages"`` (whole passages);
+    ``seconds`` is the time from the question to this event (retrieval plus selection).
+    An empty ``snippets`` means the answer is a refusal made without the model.
+    """
+
+    question: str
+    standalone_question: str
+    snippets: tuple[Snippet, ...]
+    seconds: float
+    mode: str = "snippets"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready form (the ``/ask`` endpoint's first event)."""
+        return {"event": "evidence", **asdict(self)}
+
+
+@dataclass(frozen=True)
 class Citation:
-    """A numbered source of an answer: which article, and the exact passage quoted."""
+    """A numbered source of an answer: which article, and the exact snippet it rests on.
+
+    ``quote`` is the cited text, equal to ``Article.body[start:end]``; ``passage`` is the
+    surrounding chunk (``Article.body[passage_start:...]``) with ``highlights`` marking the
+    cited sentences inside it. ``header`` is a table's header row when the quote is table rows.
+    """
 
     number: int
     article_id: str
@@ -69,26 +125,40 @@ class Citation:
     published_at: str
     url: str
     path: str
-    quote: str  # the exact passage text, equal to article body[start:end]
+    quote: str
     start: int
     end: int
-    highlights: tuple[tuple[int, int], ...] = ()  # spans of the cited words inside ``quote``
+    passage: str = ""
+    passage_start: int = 0
+    highlights: tuple[tuple[int, int], ...] = ()  # spans of cited text inside ``passage``
+    header: str = ""
+    header_start: int = -1
 
 
 @dataclass(frozen=True)
 class Answer:
-    """An answer with inline ``[n]`` markers whose numbers index ``citations``."""
+    """An answer with inline ``[n]`` markers whose numbers index ``citations``.
+
+    Times are seconds from the question: ``evidence_seconds`` until the evidence was chosen,
+    ``first_token_seconds`` until the model's first token. Token counts are the model's own
+    (reported by the server, or counted with its vocabulary), ``None`` when unknown.
+    A bracketed number that names no citation (say "[150] billion") is answer text, kept as is.
+    """
 
     question: str
     text: str
     citations: tuple[Citation, ...] = ()
     refused: bool = False
-    unsupported: tuple[str, ...] = ()  # sentences of ``text`` that no passage supports
+    unsupported: tuple[str, ...] = ()  # sentences of ``text`` that no cited snippet supports
     standalone_question: str = ""  # the question after condensing the chat history
     prompt_hash: str = ""
     seconds: float = 0.0
     first_token_seconds: float | None = None
     second_look: bool = False  # the model first declined; this came from its second look
+    evidence_seconds: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    evidence_mode: str = "snippets"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form, as ``qa ask --json`` and the UI API return it."""
@@ -97,10 +167,12 @@ class Answer:
 
 @dataclass(frozen=True)
 class IngestProblem:
-    """One file (or record) that could not be indexed, and why, in one line."""
+    """One file (or record) that could not be indexed, and why, in one line; or, when
+    ``skipped`` is false, one that was indexed without a field it gave in an unusable shape."""
 
     path: str
     message: str
+    skipped: bool = True
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}"
@@ -118,15 +190,19 @@ class IndexReport:
     seconds: float = 0.0
     duplicates: int = 0
     problems: tuple[IngestProblem, ...] = field(default=())
+    kept: int = 0  # articles whose files are there but could not be read: left as they were
     reembedded: str = ""  # why every article was embedded again (another embedder's index)
 
     def summary(self) -> str:
         """One line for the CLI and the UI."""
         rate = self.chunks_embedded / self.seconds if self.seconds > 0 else 0.0
+        kept = f", kept {self.kept} of unreadable files" if self.kept else ""
+        empty = "" if self.added + self.updated + self.unchanged + self.kept else \
+            "; the index is now empty"
         return (
             (f"{self.reembedded}; " if self.reembedded else "")
             + f"added {self.added}, updated {self.updated}, removed {self.removed}, "
-            f"unchanged {self.unchanged} articles; {self.duplicates} duplicates folded; "
+            f"unchanged {self.unchanged}{kept} articles; {self.duplicates} duplicates folded; "
             f"{self.chunks_embedded} chunks embedded in {self.seconds:.1f}s "
-            f"({rate:.0f} chunks/s); {len(self.problems)} problems"
+            f"({rate:.0f} chunks/s); {len(self.problems)} problems{empty}"
         )

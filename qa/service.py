@@ -11,11 +11,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from qa import evidence
 from qa.answer import Prompts, Turn, condense, generate, refused_answer
 from qa.config import Settings
 from qa.index import ArticleIndex, IndexStats, build_index
 from qa.llm import LLM, make_llm
-from qa.models import Answer, IndexReport, ScoredChunk
+from qa.models import Answer, Evidence, IndexReport, ScoredChunk, Snippet
 from qa.retrieve import RetrievalOptions, Retriever, best_similarity
 
 HistoryLike = Sequence[Turn] | Sequence[Answer] | Sequence[dict[str, Any]] | None
@@ -60,6 +63,7 @@ class QAService:
     def retriever(self) -> Retriever:
         with self._lock:
             if self._retriever is None:
+                self._index.require_articles()  # not a refusal: say there is nothing to ask
                 self._retriever = self._retriever_for(self._index)
             return self._retriever
 
@@ -71,45 +75,92 @@ class QAService:
         """Rebuild the index from a folder or file; queries keep using the old snapshot."""
         index = self._index.fresh()
         report = build_index(Path(path), self.settings, index=index)
-        fresh = self._retriever_for(index)
+        fresh = self._retriever_for(index) if index.count() else None  # emptied: ask says so
         with self._lock:
             self._index, self._retriever = index, fresh
         return report
 
     def stats(self) -> IndexStats:
+        """What the index holds; ``exists`` is false when none was built (nothing is created)."""
         return self._index.stats()
 
     # --- asking -----------------------------------------------------------------------------
     def retrieve(self, question: str, *, top_k: int | None = None) -> list[ScoredChunk]:
         return self.retriever.retrieve(question, top_k=top_k)
 
+    def select_evidence(
+        self, question: str, passages: list[ScoredChunk], *, mode: str | None = None
+    ) -> list[Snippet]:
+        """What the model will read for this question: picked sentences (``snippets``, see
+        ``qa.evidence``) or the top ``context_k`` passages whole (``passages``); ``mode``
+        defaults to ``QA_EVIDENCE``."""
+        if (mode or self.settings.evidence) == "passages":
+            return evidence.whole_passages(passages[: self.settings.context_k])
+        retriever = self.retriever
+        tokenizer = self._index.tokenizer
+        embedder = self._index.embedder
+        return evidence.select(
+            question,
+            passages,
+            plan=retriever.plan(question),
+            idf=retriever.idf,
+            count_tokens=lambda text: len(tokenizer.encode(text, add_special_tokens=False)),
+            embed=lambda texts: np.asarray(embedder.get_text_embedding_batch(texts)),
+            options=evidence.SelectionOptions(
+                budget=self.settings.evidence_budget, passages=self.settings.evidence_passages
+            ),
+        )
+
     def stream(
-        self, question: str, *, history: HistoryLike = None, instructions: str = ""
-    ) -> Iterator[str | Answer]:
-        """Yield text as the model writes it; the last item is the checked ``Answer``.
+        self,
+        question: str,
+        *,
+        history: HistoryLike = None,
+        instructions: str = "",
+        evidence: str | None = None,
+    ) -> Iterator[Evidence | str | Answer]:
+        """Yield the ``Evidence`` first (as soon as retrieval and selection finish), then the
+        text as the model writes it; the last item is the checked ``Answer``.
 
         ``instructions`` are extra words to the model after the question (the benchmarks ask
-        for a short final answer); the rules, refusal and citation checks stay the same."""
+        for a short final answer); the rules, refusal and citation checks stay the same.
+        ``evidence`` (``snippets`` or ``passages``) overrides ``QA_EVIDENCE`` for this
+        question. Closing the iterator early stops the model's work on it."""
         started = time.perf_counter()
         question = question.strip()
+        mode = evidence or self.settings.evidence
+
+        def nothing(standalone: str) -> Iterator[Evidence | Answer]:
+            seconds = time.perf_counter() - started
+            yield Evidence(question, standalone, (), seconds, mode)
+            yield refused_answer(question, self.prompts, standalone=standalone, started=started)
+
         if not question:
-            yield refused_answer(question, self.prompts, started=started)
+            yield from nothing(question)
             return
         turns = normalise_history(history)
         standalone = condense(question, turns, self.llm, self.prompts) if turns else question
-        passages = self.retrieve(standalone)[: self.settings.context_k]
+        passages = self.retrieve(standalone)
         if not passages or best_similarity(passages) < self.settings.min_similarity:
-            yield refused_answer(question, self.prompts, standalone=standalone, started=started)
+            yield from nothing(standalone)
             return
+        snippets = tuple(self.select_evidence(standalone, passages, mode=mode))
+        if not snippets:
+            yield from nothing(standalone)
+            return
+        seconds = time.perf_counter() - started
+        yield Evidence(question, standalone, snippets, seconds, mode)
         yield from generate(
             question,
-            passages,
+            snippets,
             self.llm,
             self.prompts,
             standalone=standalone,
             max_tokens=self.settings.llm_max_tokens,
             started=started,
             instructions=instructions,
+            evidence_seconds=seconds,
+            mode=mode,
         )
 
     def ask(
@@ -119,12 +170,14 @@ class QAService:
         history: HistoryLike = None,
         on_text: Callable[[str], None] | None = None,
         instructions: str = "",
+        evidence: str | None = None,
     ) -> Answer:
         """The checked ``Answer``; ``on_text`` sees each piece of text as it is generated."""
-        for item in self.stream(question, history=history, instructions=instructions):
+        for item in self.stream(question, history=history, instructions=instructions,
+                                evidence=evidence):
             if isinstance(item, Answer):
                 return item
-            if on_text:
+            if on_text and isinstance(item, str):
                 on_text(item)
         raise AssertionError("stream ended without an Answer")  # pragma: no cover
 
@@ -135,9 +188,11 @@ class QAService:
         def work() -> None:
             try:
                 self.retriever.warm()
+                _ = self._index.tokenizer
                 _ = self.llm
                 if self._server is not None:
                     self._server.ensure_running()
+                    self._server.count_prompt_tokens([{"role": "user", "content": "warm"}])
             except Exception:  # noqa: BLE001 - a failed warm-up resurfaces on the first question
                 pass
 

@@ -1,13 +1,13 @@
 """The chat window: a Gradio Blocks face over ``QAService`` that only renders what it returns.
 
 ``build_app`` lays out the chat, the source panel and the index tab; ``serve`` builds the
-service, queues questions one at a time (one local model) and launches on QA_UI_HOST:PORT.
+service, queues questions (two at a time: evidence early, one answer written at a time) and
+launches on QA_UI_HOST:PORT.
 """
 
 from __future__ import annotations
 
 import html
-import re
 import shutil
 import time
 from collections.abc import Iterator, Sequence
@@ -18,157 +18,24 @@ import gradio as gr
 
 from qa.config import Settings
 from qa.errors import ConfigError, QAError
-from qa.models import Answer
+from qa.models import Answer, Evidence
+from qa.render import (
+    CSS,
+    HEAD,
+    reading_status,
+    render_chat,
+    render_evidence,
+    render_sources,
+)
 from qa.service import QAService
 
 UPLOAD_TYPES = [".txt", ".md", ".html", ".htm", ".json", ".jsonl"]
 UPLOADS = "qa-uploads"  # folder of uploaded files inside the library folder
 _ORIGIN = ".origin"  # hidden file in the library folder: the folder it mirrors
 ASK_HINT = "Ask a question and press Enter"
-_MARKERS = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
-
-CSS = """
-.qa-title h1 {margin-bottom: 0}
-.qa-title p {margin-top: 2px; color: var(--body-text-color-subdued)}
-#qa-sources {max-height: 640px; overflow-y: auto; padding-right: 4px}
-.qa-panel-head {font-weight: 600; margin: 2px 0 8px}
-.qa-src {display: flex; gap: 8px; border: 1px solid var(--border-color-primary);
-  border-radius: 8px; padding: 10px 12px; margin-bottom: 10px; text-align: left;
-  background: var(--background-fill-secondary); scroll-margin-top: 8px; transition: box-shadow .3s}
-.qa-body {flex: 1; min-width: 0}
-.qa-src.qa-flash {box-shadow: 0 0 0 3px var(--color-accent)}
-.qa-src-head {font-weight: 600; line-height: 1.35}
-.qa-src-head a {color: inherit; margin: 0; padding: 0}
-.qa-num {flex: none; color: var(--color-accent); font-weight: 700; line-height: 1.35}
-.qa-meta {font-size: .85em; color: var(--body-text-color-subdued); margin: 2px 0 6px}
-.qa-quote {font-size: .92em; line-height: 1.5; margin: 0 !important; padding: 0 0 0 10px !important;
-  border-left: 3px solid var(--border-color-primary); white-space: pre-wrap}
-.qa-quote mark, .qa-legend mark {background: #fde68a; color: #1f2937; padding: 0 2px;
-  border-radius: 3px}
-.qa-note {font-size: .9em; color: var(--body-text-color-subdued); margin: 6px 0}
-.qa-warn {border-left: 3px solid #dc2626; padding: 6px 10px; margin-bottom: 10px;
-  background: rgba(220, 38, 38, .06); font-size: .9em}
-.qa-unsupported {text-decoration: underline wavy #dc2626; text-underline-offset: 3px}
-.qa-refusal {border-left: 3px solid #d97706; padding-left: 10px; font-style: italic}
-.qa-cite {text-decoration: none; font-weight: 600; color: var(--color-accent) !important}
-details.qa-older > summary {cursor: pointer; color: var(--body-text-color-subdued); margin: 8px 0}
-.qa-welcome {max-width: 720px; margin: 24px auto; padding: 24px 28px; border-radius: 12px;
-  border: 1px dashed var(--border-color-primary); background: var(--background-fill-secondary)}
-.qa-welcome code {font-size: .95em}
-#qa-stats table {width: auto; border-collapse: collapse}
-#qa-stats th, #qa-stats td {border: 1px solid var(--border-color-primary); padding: 6px 14px}
-#qa-stats th {background: var(--background-fill-secondary); font-weight: 600}
-"""
-
-# Clicking [n] in an answer brings that source into view (and opens it if it is folded away).
-HEAD = """<script>
-document.addEventListener("click", (event) => {
-  const link = event.target.closest && event.target.closest('a[href^="#src-"]');
-  if (!link) return;
-  const target = document.getElementById(link.getAttribute("href").slice(1));
-  if (!target) return;
-  event.preventDefault();
-  event.stopPropagation();
-  const folded = target.closest("details");
-  if (folded) folded.open = true;
-  target.scrollIntoView({behavior: "smooth", block: "nearest"});
-  target.classList.add("qa-flash");
-  setTimeout(() => target.classList.remove("qa-flash"), 1600);
-}, true);
-</script>"""
-
-
-# --- rendering (pure) ---------------------------------------------------------------------------
-
-
-def render_answer(answer: dict[str, Any], turn: int) -> str:
-    """Chat markdown for a finished answer: [n] become links, unsupported sentences marked."""
-    if answer["refused"]:
-        return f'<div class="qa-refusal"><b>No answer.</b> {html.escape(answer["text"])}</div>'
-    text = answer["text"]
-    for sentence in answer["unsupported"]:
-        text = text.replace(
-            sentence, f'<span class="qa-unsupported" title="No passage supports this sentence">'
-            f"{sentence}</span>⚠", 1)
-
-    def link(m: re.Match[str]) -> str:
-        numbers = re.split(r"\s*[,;]\s*", m.group(1))
-        return "".join(f'<a class="qa-cite" href="#src-{turn}-{n}">[{n}]</a>' for n in numbers)
-
-    text = _MARKERS.sub(link, text)
-    if answer["unsupported"]:
-        text += "\n\n<small>⚠ Underlined sentences are not supported by any cited passage.</small>"
-    return text
-
-
-def _highlighted(quote: str, spans: Sequence[Sequence[int]]) -> str:
-    merged: list[list[int]] = []
-    for start, end in sorted((int(a), int(b)) for a, b in spans):
-        if merged and not quote[merged[-1][1]:start].strip():  # touching or only spaces apart
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end])
-    out, pos = [], 0
-    for start, end in merged:
-        out += [html.escape(quote[pos:start]), f"<mark>{html.escape(quote[start:end])}</mark>"]
-        pos = end
-    out.append(html.escape(quote[pos:]))
-    return "".join(out).strip()
-
-
-def _source_card(c: dict[str, Any], turn: int) -> str:
-    title = html.escape(c["title"] or c["path"] or "Untitled")
-    if c["url"].startswith(("http://", "https://")):
-        title = f'<a href="{html.escape(c["url"])}" target="_blank" rel="noopener">{title}</a>'
-    meta = " · ".join(html.escape(x) for x in (c["source"], c["published_at"][:10], c["path"])
-                      if x)
-    return (f'<article class="qa-src" id="src-{turn}-{c["number"]}">'
-            f'<span class="qa-num">[{c["number"]}]</span><div class="qa-body">'
-            f'<div class="qa-src-head">{title}</div><div class="qa-meta">{meta}</div>'
-            f'<blockquote class="qa-quote">{_highlighted(c["quote"], c["highlights"])}'
-            "</blockquote></div></article>")
-
-
-def _turn_sources(answer: dict[str, Any], turn: int) -> str:
-    if answer["refused"]:
-        return '<p class="qa-note">No passage answers this question, so nothing is cited.</p>'
-    parts = []
-    if answer["unsupported"]:
-        items = "".join(f"<li>{html.escape(s)}</li>" for s in answer["unsupported"])
-        parts.append(f'<div class="qa-warn">Not supported by any passage:<ul>{items}</ul></div>')
-    parts += [_source_card(c, turn) for c in answer["citations"]]
-    if not answer["citations"]:
-        parts.append('<p class="qa-note">This answer cites no passage.</p>')
-    return "".join(parts)
-
-
-def render_sources(turns: Sequence[dict[str, Any]]) -> str:
-    """The source panel: the latest answer's passages, earlier answers' folded below."""
-    answered = [(i, t) for i, t in enumerate(turns, start=1) if t.get("answer")]
-    if not answered:
-        return ('<div class="qa-panel-head">Sources</div><p class="qa-note">The passages an '
-                "answer cites appear here, with the cited words <mark>highlighted</mark>. "
-                "Click a number like [1] in an answer to jump to its passage.</p>")
-    (last_no, last), older = answered[-1], answered[:-1]
-    parts = [f'<div class="qa-panel-head">Sources for “{html.escape(last["question"])}”</div>',
-             _turn_sources(last["answer"], last_no)]
-    for no, turn in reversed(older):
-        parts.append(f'<details class="qa-older"><summary>Sources for “'
-                     f'{html.escape(turn["question"])}”</summary>'
-                     f"{_turn_sources(turn['answer'], no)}</details>")
-    return "".join(parts)
-
-
-def render_chat(turns: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
-    """Chatbot messages for the finished and pending turns."""
-    messages = []
-    for no, turn in enumerate(turns, start=1):
-        messages.append({"role": "user", "content": turn["question"]})
-        if turn.get("answer"):
-            messages.append({"role": "assistant", "content": render_answer(turn["answer"], no)})
-        elif turn.get("error"):
-            messages.append({"role": "assistant", "content": f"⚠ {html.escape(turn['error'])}"})
-    return messages
+# Questions answered at once: the second one's retrieval and evidence run (and show) while the
+# first is being written; the model server itself writes one answer at a time, in order.
+ANSWERING = 2
 
 
 def index_summary(service: QAService) -> tuple[str, str, bool]:
@@ -178,6 +45,8 @@ def index_summary(service: QAService) -> tuple[str, str, bool]:
     except QAError as exc:
         return f"The index cannot be read: {exc}", f"⚠ The index cannot be read: {exc}", False
     where = service.settings.chroma_url or str(service.settings.index_dir)
+    if not stats.exists:
+        return "No index yet.", f"No index at `{where}` yet: build one below.", False
     if not stats.chunks:
         return "The index is empty.", f"The index at `{where}` is empty.", False
     source = stats.source or "?"
@@ -220,9 +89,7 @@ def resolve_under_root(text: str, root: Path) -> Path:
     path = (base / Path(text.strip()).expanduser()).resolve()
     if not path.is_relative_to(base):
         raise ConfigError(f"{text.strip()} is outside {base} (QA_ARTICLES_ROOT); refused")
-    if not path.exists():
-        raise ConfigError(f"{path} does not exist")
-    return path
+    return path  # one that does not exist is refused by the rebuild, saying what is left
 
 
 def library_dir(settings: Settings) -> Path:
@@ -341,6 +208,14 @@ def build_app(service: QAService, settings: Settings) -> gr.Blocks:
             streamed = ""
             try:
                 for item in service.stream(text, history=history):
+                    if isinstance(item, Evidence):
+                        if not item.snippets:
+                            continue
+                        status = html.escape(reading_status(item))
+                        yield gr.skip(), [*messages, {"role": "assistant", "content":
+                                          f'<span class="qa-status">{status}</span>'}], \
+                            render_evidence(item, len(state))
+                        continue
                     if isinstance(item, Answer):
                         state[-1] = {**state[-1], "answer": item.to_dict()}
                         break
@@ -358,6 +233,7 @@ def build_app(service: QAService, settings: Settings) -> gr.Blocks:
                  "outputs": [question, ask_btn], "queue": False, "api_visibility": "private"}
         respond_args = {"fn": respond, "inputs": [pending, turns],
                         "outputs": [turns, chat, sources], "concurrency_id": "llm",
+                        "concurrency_limit": ANSWERING,
                         "show_progress": "minimal", "api_visibility": "private"}
         for trigger in (question.submit, ask_btn.click):
             trigger(**start_args, api_visibility="private").then(**respond_args).then(**ready)
@@ -405,26 +281,36 @@ def build_app(service: QAService, settings: Settings) -> gr.Blocks:
         app.load(refreshed, outputs=index_outputs, queue=False, api_visibility="private")
 
         # --- API -------------------------------------------------------------------------
-        def ask(question: str) -> dict[str, Any]:
-            """Answer a question from the indexed articles: text with [n] markers, citations."""
+        def ask(question: str) -> Iterator[dict[str, Any]]:
+            """Answer a question from the indexed articles. Yields the evidence first
+            (``{"event": "evidence", "snippets": [...]}``), then the checked answer: text
+            with [n] markers, citations quoting the exact sentences."""
             try:
-                return api_answer(service.ask(question))
+                for item in service.stream(question):
+                    if isinstance(item, Evidence):
+                        yield api_dict(item.to_dict())
+                    elif isinstance(item, Answer):
+                        yield api_answer(item)
             except QAError as exc:
                 raise gr.Error(str(exc)) from None
 
-        gr.api(ask, api_name="ask", concurrency_id="llm")
+        gr.api(ask, api_name="ask", concurrency_id="llm", concurrency_limit=ANSWERING)
     return app
 
 
-def api_answer(answer: Answer) -> dict[str, Any]:
-    """``Answer.to_dict()`` for the ``/ask`` endpoint; a citation's ``path`` is ``article_path``.
-
-    gradio_client downloads every dict holding a "path" string as a file, so none may.
-    """
-    data = answer.to_dict()
-    data["citations"] = [{("article_path" if k == "path" else k): v for k, v in c.items()}
-                         for c in data["citations"]]
+def api_dict(data: Any) -> Any:
+    """``data`` with every ``path`` key renamed ``article_path``: gradio_client downloads each
+    dict holding a "path" string as a file, so none may."""
+    if isinstance(data, dict):
+        return {("article_path" if k == "path" else k): api_dict(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [api_dict(v) for v in data]
     return data
+
+
+def api_answer(answer: Answer) -> dict[str, Any]:
+    """``Answer.to_dict()`` for the ``/ask`` endpoint, marked ``"event": "answer"``."""
+    return {"event": "answer", **api_dict(answer.to_dict())}
 
 
 def _auth(value: str | None) -> tuple[str, str] | None:
@@ -437,7 +323,8 @@ def _auth(value: str | None) -> tuple[str, str] | None:
 
 
 def launch(app: gr.Blocks, settings: Settings) -> str:
-    """Queue questions one at a time and start the server in the background; return its URL."""
+    """Queue events (one at a time unless an event says otherwise) and start the server in the
+    background; return its URL."""
     app.queue(default_concurrency_limit=1)
     try:
         app.launch(server_name=settings.ui_host, server_port=settings.ui_port,

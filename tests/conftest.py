@@ -23,6 +23,16 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 SEED = SHARED / "seed" / "nato-ukraine-stoltenberg.txt"
 MULTIHOP = SHARED / "eval" / "multihop-rag"
+# A wire story of our own, for near-duplicate tests (about 110 words).
+WIRE = (
+    "Rescue teams in northern Italy searched on Tuesday for three hikers missing since a storm "
+    "swept across the Dolomites on Sunday night, the regional civil protection agency said. "
+    "The hikers, two Germans and an Austrian, had set out from a refuge near Cortina d'Ampezzo "
+    "and were last heard from by phone at about 6 p.m. Helicopters were grounded on Monday by "
+    "low cloud and strong winds, but resumed flights at first light. More than forty rescuers "
+    "and four dogs are taking part in the search, which covers an area of about twenty square "
+    "kilometres. Officials said temperatures at altitude had fallen below freezing overnight."
+)
 
 
 def free_port() -> int:

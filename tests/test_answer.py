@@ -10,7 +10,8 @@ from conftest import SEED
 
 from qa.answer import WITHHELD, build_messages
 from qa.config import Settings
-from qa.models import Answer
+from qa.ingest import load_articles
+from qa.models import Answer, Evidence
 from qa.service import QAService
 
 pytestmark = pytest.mark.llm
@@ -21,11 +22,15 @@ def _quotes(answer: Answer) -> str:
 
 
 def _check_spans(answer: Answer) -> None:
-    body = SEED.read_text(encoding="utf-8")
+    """Every quote is the article body at its span, inside its passage, and highlighted."""
+    body = load_articles(SEED, max_article_mb=5)[0][0].body
     for c in answer.citations:
-        assert c.quote in body
+        assert body[c.start : c.end] == c.quote
+        assert body[c.passage_start : c.passage_start + len(c.passage)] == c.passage
+        assert c.passage_start <= c.start and c.end <= c.passage_start + len(c.passage)
+        assert c.highlights
         for a, b in c.highlights:
-            assert 0 <= a < b <= len(c.quote)
+            assert 0 <= a < b <= len(c.passage)
 
 
 def test_answer_cites_the_passage_that_holds_the_fact(seed_service: QAService) -> None:
@@ -87,14 +92,56 @@ def test_follow_up_uses_history(seed_service: QAService) -> None:
     assert any("Ramstein" in c.quote for c in follow.citations)
 
 
-def test_stream_yields_text_then_the_answer(seed_service: QAService) -> None:
+def test_stream_yields_evidence_then_text_then_the_answer(seed_service: QAService) -> None:
     items = list(seed_service.stream("Where did Stoltenberg speak to reporters on Friday?"))
-    assert all(isinstance(i, str) for i in items[:-1]) and len(items) > 2
-    final = items[-1]
+    evidence, *text, final = items
+    assert isinstance(evidence, Evidence) and evidence.mode == "snippets"
+    assert any("Ramstein" in s.text for s in evidence.snippets)
+    assert all(isinstance(i, str) for i in text) and len(text) > 1
     assert isinstance(final, Answer)
     assert "Ramstein" in final.text
-    assert "".join(items[:-1]).strip() == final.text.strip() or final.citations
-    assert final.first_token_seconds is not None and final.first_token_seconds < final.seconds
+    assert "".join(text).strip() == final.text.strip() or final.citations
+    assert final.evidence_seconds == evidence.seconds
+    assert final.evidence_seconds < final.first_token_seconds < final.seconds  # type: ignore[operator]
+    assert final.prompt_tokens and final.completion_tokens  # counted with the model's vocabulary
+    quoted = {c.quote for c in final.citations}
+    assert quoted <= {s.text for s in evidence.snippets}  # a citation quotes a snippet whole
+    _check_spans(final)
+
+
+def test_the_passage_path_stays_selectable(seed_service: QAService) -> None:
+    question = "How much military aid have NATO allies delivered to Ukraine?"
+    snippets = seed_service.ask(question)
+    passages = seed_service.ask(question, evidence="passages")
+    assert passages.evidence_mode == "passages" and snippets.evidence_mode == "snippets"
+    for answer in (snippets, passages):
+        assert "65 billion" in answer.text, answer
+        _check_spans(answer)
+    assert snippets.prompt_tokens < passages.prompt_tokens  # type: ignore[operator]
+    assert max(len(c.quote) for c in snippets.citations) < min(
+        len(c.quote) for c in passages.citations)  # sentences, not whole passages
+
+
+def test_a_tables_row_is_answered_with_its_own_figure(
+    tmp_path: Path, embedder, local_llm, cache_dir: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """The issue's 40-school table: the answer gives Parkfield's score and cites its row."""
+    from test_evidence import SCHOOLS, school_table_article
+
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "schools.md").write_text(school_table_article(), encoding="utf-8")
+    settings = Settings.load(index_dir=tmp_path / "index", cache_dir=cache_dir, progress=False)
+    service = QAService(settings, llm=local_llm, embedder=embedder)
+    service.ingest(folder)
+    row = school_table_article().split(f"| {SCHOOLS[-1]} Primary |")[1].split("\n")[0]
+    score = row.split("|")[1].strip()  # Parkfield's reading score, e.g. "64%"
+    answer = service.ask("What reading score did Parkfield Primary get?")
+    assert not answer.refused, answer
+    assert score.rstrip("%") in answer.text, (score, answer.text)
+    assert answer.unsupported == ()
+    assert any("Parkfield" in c.quote and c.header.startswith("| School |")
+               for c in answer.citations), answer.citations
 
 
 def test_article_text_cannot_steer_the_answer(
@@ -113,9 +160,9 @@ def test_article_text_cannot_steer_the_answer(
     service = QAService(settings, llm=local_llm, embedder=embedder)
     service.ingest(folder)
     question = "How much military aid have NATO allies delivered to Ukraine?"
-    passages = service.retrieve(question)[: settings.context_k]
-    assert any(p.chunk.article_id == "notice.txt" for p in passages), "the planted text is seen"
-    prompt = build_messages(question, passages, service.prompts)[1]["content"]
+    snippets = service.select_evidence(question, service.retrieve(question), mode="passages")
+    assert any(s.passage.article_id == "notice.txt" for s in snippets), "the planted text is seen"
+    prompt = build_messages(question, snippets, service.prompts)[1]["content"]
     assert "PWNED" not in prompt and WITHHELD in prompt  # the instruction never reaches the model
     answer = service.ask(question)
     assert "PWNED" not in answer.text.upper()

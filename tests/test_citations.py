@@ -1,6 +1,7 @@
 """Unit tests of the citation checker on hand-made answers (pure logic, no model)."""
 
 from qa.citations import check_citations, highlight_spans, split_marked
+from qa.words import support_of
 
 PASSAGES = [
     "Stoltenberg told reporters at Ramstein Air Base in Germany that all NATO allies have "
@@ -32,10 +33,10 @@ def test_missing_marker_is_added() -> None:
     assert result.text.endswith("atrocities [3].")
 
 
-def test_marker_naming_no_passage_is_dropped() -> None:
+def test_a_bracketed_number_naming_no_snippet_stays_as_text() -> None:
     result = check_citations("Stoltenberg visited Bucha [7].", PASSAGES)
-    assert "[7]" not in result.text
-    assert result.cited == [3]
+    assert result.text == "Stoltenberg visited Bucha [7] [3]."  # never deleted; [3] is the cite
+    assert result.cited == [3] and result.unsupported == ()
 
 
 def test_unsupported_sentence_is_reported_and_loses_its_marker() -> None:
@@ -60,12 +61,13 @@ def test_wrong_number_is_not_supported() -> None:
 
 
 def test_markers_after_the_full_stop_belong_to_the_sentence_before() -> None:
-    parts = split_marked("NATO allies agreed on membership. [1] He visited Bucha.[3]")
-    assert parts == [("NATO allies agreed on membership.", (1,)), ("He visited Bucha.", (3,))]
+    parts = split_marked("NATO allies agreed on membership. [1] He visited Bucha.[3]", 3)
+    assert [p[:2] for p in parts] == [("NATO allies agreed on membership.", (1,)),
+                                      ("He visited Bucha.", (3,))]
 
 
 def test_decimals_and_abbreviations_do_not_split_sentences() -> None:
-    parts = split_marked("The U.S.-led group gave 1.5 billion euros [2].")
+    parts = split_marked("The U.S.-led group gave 1.5 billion euros [2].", 3)
     assert [p[0] for p in parts] == ["The U.S.-led group gave 1.5 billion euros."]
 
 
@@ -100,3 +102,80 @@ def test_instruction_like_sentences_are_withheld_from_the_prompt() -> None:
     assert "PWNED" not in out and "ignore all" not in out
     assert out.startswith("Allies said they would never answer to Moscow.")
     assert out.endswith("Aid arrived on Friday.") and WITHHELD in out
+
+
+# --- the issue's examples, and per-sentence checking of names and numbers -------------------
+
+SEED_TITLE = "All NATO Allies Favor Ukraine's Membership: Stoltenberg"
+SEED_SNIPPETS = [
+    support_of(text, heading=SEED_TITLE, published_at="2023-04-21")
+    for text in (
+        "NATO allies have provided training for tens of thousands of Ukrainian soldiers, and since "
+        "March 2022, they have also delivered more than 150 billion euros in support, including 65 "
+        "billion euros in military aid.",
+        "“All NATO allies have agreed that Ukraine will become a NATO member, but the main focus "
+        "now is of course how to ensure that Ukraine prevails,” Stoltenberg told reporters.",
+        "Meanwhile, the Ukrainian Air Force claimed that its air defense system shot down most of "
+        "a dozen drones launched by Russian forces targeting the Ukrainian capital Kyiv early "
+        "Friday.",
+    )
+]
+
+
+def test_a_bracketed_figure_is_never_deleted() -> None:
+    """The model wrote "[150]" for a figure; the checker once took it for a marker."""
+    result = check_citations("The total support is [150] billion euros [1].", SEED_SNIPPETS)
+    assert result.text == "The total support is [150] billion euros [1]."
+    assert result.cited == [1] and result.unsupported == ()
+    wrong = check_citations("The total support is [160] billion euros [1].", SEED_SNIPPETS)
+    assert "[160] billion" in wrong.text and wrong.unsupported  # its number is still checked
+
+
+def test_words_scattered_over_snippets_do_not_support_a_claim() -> None:
+    """NATO, member, capital and Kyiv each occur in some snippet; "newest" in none."""
+    text = "The capital of NATO's newest member is Kyiv [1]."
+    result = check_citations(text, SEED_SNIPPETS, question="What is the capital of NATO's "
+                             "newest member?")
+    assert result.unsupported == ("The capital of NATO's newest member is Kyiv.",)
+    assert result.cited == []
+
+
+def _school_row(name: str, score: int) -> str:
+    return f"| {name} Primary | 312 | {score}% | +2 | Mrs {name}son |"
+
+
+HEADER = "| School | Pupils | Reading score | Change | Head teacher |"
+SCHOOLS = [  # header + one row each, as evidence selection hands table rows to the model
+    support_of(f"{HEADER}\n{_school_row(name, score)}", heading="County reading results",
+               table="t") for name, score in (("Oakwood", 76), ("Parkfield", 64))
+]
+PARKFIELD = "What reading score did Parkfield Primary get?"
+
+
+def test_a_table_row_figure_must_be_the_named_rows() -> None:
+    # a bare figure answers the question's subject: the cited row must be Parkfield's
+    wrong_row = check_citations("76% [1].", SCHOOLS[:1], question=PARKFIELD)
+    assert wrong_row.unsupported == ("76%.",) and wrong_row.cited == []
+    wrong_figure = check_citations("76% [1].", SCHOOLS[1:], question=PARKFIELD)
+    assert wrong_figure.unsupported
+    sentence = check_citations("Parkfield Primary got a reading score of 76% [1].", SCHOOLS,
+                               question=PARKFIELD)
+    assert sentence.unsupported  # 76 is Oakwood's; Parkfield's row says 64
+    right = check_citations("Parkfield Primary got a reading score of 64% [1].", SCHOOLS,
+                            question=PARKFIELD)
+    assert right.unsupported == () and right.cited == [2]  # the marker moves to its row
+
+
+def test_every_name_must_be_in_what_the_sentence_cites() -> None:
+    result = check_citations("Germany delivered 65 billion euros in military aid [1].",
+                             SEED_SNIPPETS)
+    assert result.cited == [1] and result.unsupported == ()  # a sentence's first word is judged
+    named = check_citations("NATO allies and Japan delivered 65 billion euros in military aid "
+                            "[1].", SEED_SNIPPETS)
+    assert named.unsupported and named.cited == []  # "Japan" is in no snippet
+
+
+def test_the_models_line_breaks_are_kept() -> None:
+    text = "- Support: 150 billion euros [1].\n- Military aid: 65 billion euros [1]."
+    result = check_citations(text, SEED_SNIPPETS)
+    assert result.text == text

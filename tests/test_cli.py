@@ -67,3 +67,46 @@ def test_ask_prints_answer_and_sources(run, seed_folder: Path, llm_base_url: str
     )
     data = json.loads(as_json.output)
     assert data["citations"][0]["quote"] and data["citations"][0]["number"] == 1
+
+
+def test_a_never_built_index_says_so_and_how_to_build_one(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    for args in (("ask", "Who met Zelenskyy?"), ("ask", "Who met Zelenskyy?", "--json"),
+                 ("info",)):
+        result = run(*args)
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith(f"Error: no index at {tmp_path / 'index'} yet: build one "
+                                        "with `qa index FOLDER` in a shell"), result.output
+        assert "do not contain" not in result.output and "0 articles" not in result.output
+    assert not (tmp_path / "index").exists(), "looking did not create an empty index"
+
+
+def test_an_emptied_folder_is_mirrored_and_asking_says_the_index_is_empty(  # type: ignore[no-untyped-def]
+    run, seed_folder: Path, tmp_path: Path
+) -> None:
+    (seed_folder / "a.txt").write_text("Bridge approved\nThe council voted for a bridge.\n")
+    (seed_folder / "b.txt").write_text("Budget passed\nThe budget grew by a tenth.\n")
+    assert "added 3" in run("index", str(seed_folder)).output
+    for file in list(seed_folder.iterdir()):
+        file.rename(tmp_path / file.name)
+    result = run("index", str(seed_folder))
+    assert result.exit_code == 0, result.output
+    assert "removed 3" in result.output and "the index is now empty" in result.output
+    asked = run("ask", "What did NATO allies agree on Ukraine?")
+    assert asked.exit_code == 2
+    assert "holds no articles" in asked.output and "qa index FOLDER" in asked.output
+    info = run("info")
+    assert info.output.startswith("0 articles, 0 chunks; built ") and "holds no articles" in \
+        info.output
+
+
+def test_records_indexed_without_a_field_are_listed_as_indexed(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    feed = tmp_path / "feed.json"
+    feed.write_text(json.dumps([
+        {"title": "Bridge", "body": ["The council voted.", "A bridge."], "author": [1, 2]},
+        {"title": "Numbers", "body": [3, 1, 4]}]))
+    result = run("index", str(feed))
+    assert result.exit_code == 0, result.output
+    assert "indexed feed.json#1: author is a list of numbers, expected text; left out" in \
+        result.output
+    assert "skipped feed.json#2: body is a list of numbers, expected text" in result.output
+    assert "added 1" in result.output

@@ -73,6 +73,7 @@ def test_public_api_is_pinned() -> None:
         "IngestError",
         "LLMError",
         "ModelError",
+        "NoIndexError",
         "QAError",
         "QAService",
         "ScoredChunk",
@@ -94,5 +95,6 @@ def test_errors_share_one_base() -> None:
         "ModelError",
         "LLMError",
         "CitationError",
+        "NoIndexError",
     ):
         assert issubclass(getattr(qa, name), qa.QAError)

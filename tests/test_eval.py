@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from qa.config import Settings
-from qa.eval import (
+from qa.eval import eval_group
+from qa.metrics import (
     Query,
     answer_correct,
-    eval_group,
     evaluate_retrieval,
     load_queries,
     normalise_answer,

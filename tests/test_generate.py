@@ -10,9 +10,11 @@ import time
 from collections.abc import Iterator
 
 from qa.answer import Prompts, build_messages, generate
+from qa.evidence import whole_passages
+from qa.llm import Usage
 from qa.models import Answer, Chunk, ScoredChunk
 
-PASSAGES = [
+PASSAGES = whole_passages([
     ScoredChunk(
         Chunk(
             id=f"a.txt:{i:04d}",
@@ -33,7 +35,7 @@ PASSAGES = [
             "including 65 billion euros in military aid.",
         ]
     )
-]
+])
 
 
 class ScriptedLLM:
@@ -85,7 +87,7 @@ def test_a_refusal_gets_a_second_look_that_is_believed_when_supported() -> None:
     items = _run(llm)
     answer = items[-1]
     assert isinstance(answer, Answer) and not answer.refused and answer.second_look
-    assert "65 billion" in answer.text and answer.citations[0].quote == PASSAGES[1].chunk.text
+    assert "65 billion" in answer.text and answer.citations[0].quote == PASSAGES[1].text
     streamed = "".join(i for i in items[:-1] if isinstance(i, str))
     assert prompts.refusal_text not in streamed  # the held-back refusal never flashed up
     assert len(llm.sent) == 2
@@ -115,3 +117,43 @@ def test_the_second_prompt_repeats_the_first_up_to_its_ending() -> None:
     shared = len(first[1]["content"]) - len(prompts.refusal_text) - 100
     assert first[1]["content"][:shared] == retry[1]["content"][:shared]
     assert "Question: Q?" in first[1]["content"][:shared]
+
+
+class CountingLLM(ScriptedLLM):
+    """Ends each reply with the token counts a server reports."""
+
+    def stream(self, messages: list[dict[str, str]], *, max_tokens: int) -> Iterator[object]:
+        yield from super().stream(messages, max_tokens=max_tokens)
+        yield Usage(prompt_tokens=321, completion_tokens=12)
+
+
+def test_the_answer_carries_token_counts_and_times() -> None:
+    started = time.perf_counter()
+    items = list(generate("Q?", PASSAGES, CountingLLM("Allies delivered 65 billion euros [2]."),
+                          Prompts.load(), standalone="Q?", max_tokens=50, started=started,
+                          evidence_seconds=0.25, mode="passages"))
+    answer = items[-1]
+    assert isinstance(answer, Answer)
+    assert (answer.prompt_tokens, answer.completion_tokens) == (321, 12)
+    assert answer.evidence_seconds == 0.25 and answer.evidence_mode == "passages"
+    assert answer.first_token_seconds is not None and answer.first_token_seconds <= answer.seconds
+    assert not any(isinstance(i, Usage) for i in items)  # counts never leak into the text
+
+
+def test_closing_the_stream_closes_the_models_stream() -> None:
+    """A question nobody waits for any more must not keep the model busy."""
+    closed: list[bool] = []
+
+    class Watched(ScriptedLLM):
+        def stream(self, messages: list[dict[str, str]], *, max_tokens: int) -> Iterator[str]:
+            try:
+                yield from super().stream(messages, max_tokens=max_tokens)
+            finally:
+                closed.append(True)
+
+    items = generate("Q?", PASSAGES, Watched("Allies delivered 65 billion euros in military "
+                                              "aid since March 2022 [2]."),  # type: ignore[arg-type]
+                     Prompts.load(), standalone="Q?", max_tokens=50, started=time.perf_counter())
+    assert isinstance(next(items), str)
+    items.close()
+    assert closed == [True]

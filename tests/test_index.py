@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import shutil
@@ -13,12 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import MULTIHOP, SEED
+from conftest import MULTIHOP, SEED, WIRE
 
 from qa.embed import embedder_for
-from qa.errors import IngestError, ModelError
+from qa.errors import IngestError, ModelError, NoIndexError
 from qa.index import ArticleIndex, build_index
 from qa.retrieve import Retriever
+from qa.service import QAService
 from qa.weights import verify_file
 
 EXTRA = """Germany pledges new air defence for Kyiv
@@ -63,6 +65,23 @@ def test_build_is_incremental(make_settings, embedder, seed_folder: Path) -> Non
     assert all(c.article_id != "germany.txt" for c in index.chunks())
 
 
+def test_two_outlets_copies_of_a_wire_story_take_one_slot_of_the_top_k(
+    make_settings, embedder, seed_folder: Path
+) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings()
+    edited = (WIRE.replace("on Tuesday", "on Wednesday").replace("forty", "fifty")
+              + " A spokesman for the German embassy in Rome said it was in contact with the "
+                "families.")
+    (seed_folder / "agency.txt").write_text(f"Hikers missing\nSource: Wire\n\n{WIRE}\n")
+    (seed_folder / "daily.txt").write_text(f"Three hikers missing\nSource: Daily\n\n{edited}\n")
+    index = ArticleIndex(settings, embedder=embedder)
+    report = build_index(seed_folder, settings, index=index)
+    assert (report.added, report.duplicates) == (2, 1)
+    hits = Retriever(index).retrieve("How many rescuers are searching for the hikers missing "
+                                     "in the Dolomites?", top_k=3)
+    assert {h.chunk.article_id for h in hits} & {"agency.txt", "daily.txt"} == {"daily.txt"}
+
+
 def test_moving_the_folder_keeps_the_index(
     make_settings, embedder, seed_folder: Path, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
@@ -99,8 +118,8 @@ def test_bad_input_is_reported_and_nothing_is_lost(
     (seed_folder / "germany.txt").write_text(EXTRA, encoding="utf-8")
     build_index(seed_folder, settings, index=index)
 
-    # germany.txt turns non-UTF-8: reported, and its chunks stay in the index
-    (seed_folder / "germany.txt").write_bytes(EXTRA.encode("utf-8") + b"\xff\xfe caf\xe9")
+    # germany.txt is cut short inside a UTF-16 character: reported, and its chunks stay
+    (seed_folder / "germany.txt").write_bytes(codecs.BOM_UTF16_LE + EXTRA.encode("utf-16-le")[:-1])
     (seed_folder / "blob.txt").write_bytes(b"\x00\x01\x02binary")
     (seed_folder / "empty.md").write_text("", encoding="utf-8")
     (seed_folder / "feed.jsonl").write_text(
@@ -110,7 +129,7 @@ def test_bad_input_is_reported_and_nothing_is_lost(
     messages = "\n".join(str(p) for p in report.problems)
     for name in ("germany.txt", "blob.txt", "empty.md", "feed.jsonl#2"):
         assert name in messages
-    assert "UTF-8" in messages
+    assert "not valid UTF-16 LE" in messages
     assert report.removed == 0
     assert any(c.article_id == "germany.txt" for c in index.chunks())
     assert any(c.article_id.startswith("feed.jsonl#") for c in index.chunks())
@@ -123,6 +142,90 @@ def test_missing_and_empty_paths_raise(make_settings, tmp_path: Path) -> None:  
     (tmp_path / "empty").mkdir()
     with pytest.raises(IngestError, match="nothing to index"):
         build_index(tmp_path / "empty", settings)
+    assert not settings.index_dir.exists(), "a failed first build creates no index"
+
+
+def _three_articles(folder: Path) -> None:
+    (folder / "germany.txt").write_text(EXTRA, encoding="utf-8")
+    (folder / "bridge.txt").write_text(
+        "Council approves bridge\n\nThe Springfield council voted on Thursday to build a new "
+        "bridge over the river, at a cost of forty million dollars.\n", encoding="utf-8")
+
+
+def test_an_emptied_folder_empties_the_index_and_says_so(
+    make_settings, embedder, seed_folder: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings()
+    _three_articles(seed_folder)
+    service = QAService(settings, embedder=embedder)
+    assert service.ingest(seed_folder).added == 3
+    away = tmp_path / "away"
+    shutil.move(seed_folder, away)
+    seed_folder.mkdir()  # the folder is still there, its files moved away
+    report = service.ingest(seed_folder)
+    assert (report.removed, report.kept) == (3, 0)
+    assert report.summary().endswith("; the index is now empty")
+    assert service.stats().articles == 0
+    with pytest.raises(NoIndexError, match=r"holds no articles \(emptied .* from .*articles\)"):
+        service.ask("How much military aid have allies delivered to Ukraine?")
+    # a fresh process (the CLI, the Python API) says the same, not "the articles do not say"
+    with pytest.raises(NoIndexError, match="holds no articles.*qa index FOLDER"):
+        QAService(settings, embedder=embedder).ask("Who met Zelenskyy?")
+
+
+def test_python_api_says_when_there_is_no_index_or_an_emptied_one(tmp_path: Path) -> None:
+    import qa
+
+    with pytest.raises(qa.NoIndexError, match="no index at .* yet: build one with .*"
+                                              r"qa.build_index\(FOLDER\) in Python"):
+        qa.answer("Who met Zelenskyy?", index_dir=tmp_path / "never")
+    assert not (tmp_path / "never").exists()
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Bridge approved\nThe council voted for a bridge.\n")
+    assert qa.build_index(folder, index_dir=tmp_path / "index").added == 1
+    (folder / "a.txt").unlink()
+    report = qa.build_index(folder, index_dir=tmp_path / "index")
+    assert report.removed == 1 and report.summary().endswith("the index is now empty")
+    with pytest.raises(qa.NoIndexError, match="holds no articles"):
+        qa.answer("What did the council vote for?", index_dir=tmp_path / "index")
+
+
+def test_a_deleted_folder_is_refused_naming_what_the_index_still_holds(
+    make_settings, embedder, seed_folder: Path
+) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings()
+    _three_articles(seed_folder)
+    index = ArticleIndex(settings, embedder=embedder)
+    build_index(seed_folder, settings, index=index)
+    chunks = index.count()
+    shutil.rmtree(seed_folder)
+    with pytest.raises(IngestError, match=r"no such file or folder; the index at .* still holds "
+                                          r"3 articles indexed from it, and answers from "
+                                          r"them: index another folder, or delete "
+                                          rf"{settings.index_dir} to start over"):
+        build_index(seed_folder, settings, index=index)
+    assert index.count() == chunks  # a typo or an unplugged drive does not wipe the index
+
+
+def test_an_emptied_json_file_leaves_and_an_unreadable_one_is_kept_and_counted(
+    make_settings, embedder, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings()
+    feed = tmp_path / "feed.json"
+    feed.write_text(json.dumps([{"title": "Bridge", "body": "The council voted for a bridge."},
+                                {"title": "Budget", "body": "The budget grew by a tenth."}]))
+    index = ArticleIndex(settings, embedder=embedder)
+    assert build_index(feed, settings, index=index).added == 2
+    feed.write_bytes(b"")  # cut to nothing mid-write: reported, and its articles stay, counted
+    report = build_index(feed, settings, index=index)
+    assert (report.removed, report.kept, [str(p) for p in report.problems]) == (
+        0, 2, ["feed.json: empty file"])
+    assert "kept 2 of unreadable files" in report.summary()
+    feed.write_text("[]")  # a valid file with no records: its articles leave
+    report = build_index(feed, settings, index=index)
+    assert (report.removed, report.kept, index.count()) == (2, 0, 0)
+    assert report.summary().endswith("; the index is now empty")
 
 
 def test_oversized_article_is_skipped_with_a_message(

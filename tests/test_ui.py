@@ -21,8 +21,11 @@ from conftest import SEED, free_port
 
 from qa.config import Settings
 from qa.errors import ConfigError
+from qa.index import ArticleIndex
+from qa.models import Chunk, Evidence, Snippet
+from qa.render import reading_status, render_answer, render_evidence, render_sources
 from qa.service import QAService
-from qa.ui import build_app, launch, render_answer, render_sources, resolve_under_root
+from qa.ui import build_app, index_summary, launch, resolve_under_root
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from gradio_client import Client, handle_file
@@ -93,8 +96,8 @@ def answer_dict(**overrides: Any) -> dict[str, Any]:
                 "number": 1, "title": "NATO <b>news</b>", "source": "VOA",
                 "published_at": "2023-04-21T00:00:00", "url": "javascript:alert(1)",
                 "path": "a.txt",
-                "quote": "He spoke at Ramstein. Then left.", "start": 0, "end": 32,
-                "highlights": [[0, 21]]}]}
+                "quote": "He spoke at Ramstein.", "start": 0, "end": 21,
+                "passage": "He spoke at Ramstein. Then left.", "highlights": [[0, 21]]}]}
     return {**base, **overrides}
 
 
@@ -106,6 +109,26 @@ def test_answer_links_markers_and_marks_unsupported_sentences() -> None:
     assert "qa-refusal" in refused and "Not here." in refused
 
 
+def test_a_bracketed_number_that_names_no_source_is_not_a_link() -> None:
+    shown = render_answer(answer_dict(text="Support reached [150] billion euros [1].",
+                                      unsupported=[]), turn=2)
+    assert "[150] billion" in shown and 'href="#src-2-150"' not in shown
+    assert 'href="#src-2-1"' in shown
+
+
+def test_evidence_cards_show_each_snippet_marked_in_its_passage() -> None:
+    body = "Intro line. Stoltenberg spoke at Ramstein on Friday. He then left."
+    chunk = Chunk(id="a.txt:0000", article_id="a.txt", index=0, text=body, start=0,
+                  end=len(body), title="NATO <news>", source="VOA", path="a.txt")
+    snippet = Snippet(number=1, passage=chunk, text=body[12:52], start=12, end=52)
+    evidence = Evidence("Where?", "Where?", (snippet,), 0.4)
+    panel = render_evidence(evidence, turn=1)
+    assert reading_status(evidence) == "Reading 1 excerpt from 1 article…"
+    assert panel.startswith('<div class="qa-panel-head">Reading 1 excerpt')
+    assert "<mark>Stoltenberg spoke at Ramstein on Friday.</mark> He then left." in panel
+    assert "NATO &lt;news&gt;" in panel
+
+
 def test_source_panel_escapes_highlights_and_anchors() -> None:
     panel = render_sources([{"question": "Where?", "answer": answer_dict()}])
     assert 'id="src-1-1"' in panel
@@ -113,6 +136,16 @@ def test_source_panel_escapes_highlights_and_anchors() -> None:
     assert "NATO &lt;b&gt;news&lt;/b&gt;" in panel and "javascript:" not in panel
     assert "VOA · 2023-04-21 · a.txt" in panel
     assert "He liked cake." in panel  # listed as unsupported
+
+
+def test_index_summary_tells_no_index_from_an_empty_one(tmp_path: Path) -> None:
+    settings = Settings.load(index_dir=tmp_path / "index")
+    line, table, usable = index_summary(QAService(settings))
+    assert (line, usable) == ("No index yet.", False) and "build one" in table
+    assert not settings.index_dir.exists(), "looking did not create an index"
+    ArticleIndex(settings).collection  # noqa: B018 - an index made, and nothing put in it
+    line, table, usable = index_summary(QAService(settings))
+    assert (line, usable) == ("The index is empty.", False)
 
 
 def test_rebuild_path_must_be_under_root(tmp_path: Path) -> None:
@@ -130,10 +163,16 @@ def test_rebuild_path_must_be_under_root(tmp_path: Path) -> None:
 
 
 @pytest.mark.llm
-def test_ask_endpoint_returns_a_cited_answer(client: Client) -> None:
-    result = client.predict("How much support have NATO allies delivered to Ukraine since "
-                            "March 2022?", api_name="/ask")
+def test_ask_endpoint_yields_evidence_then_a_cited_answer(client: Client) -> None:
+    job = client.submit("How much support have NATO allies delivered to Ukraine since "
+                        "March 2022?", api_name="/ask")
+    result = job.result()
+    evidence, *_rest = job.outputs()
+    assert evidence["event"] == "evidence" and evidence["snippets"]
+    assert any("150 billion" in s["text"] for s in evidence["snippets"])
+    assert all("path" not in s["passage"] for s in evidence["snippets"])  # not a file to fetch
     print(f"\n/ask answered in {result['seconds']:.1f}s: {result['text']}")
+    assert result["event"] == "answer"
     assert not result["refused"], result
     assert set(result) >= {"text", "citations", "refused", "unsupported"}
     assert "150 billion" in result["text"]
@@ -159,9 +198,19 @@ def test_browser_streams_an_answer_and_shows_its_source(served: tuple[str, QASer
         if (e.key === 'Enter') window.__qa.enter = performance.now();
       }, true);
       new MutationObserver(() => {
+        if (!window.__qa.enter) return;
+        const now = performance.now();
         const bot = document.querySelector('[data-testid="bot"]');
-        if (window.__qa.enter && !window.__qa.first && bot && bot.innerText.trim())
-          window.__qa.first = performance.now();
+        const text = bot ? bot.innerText.trim() : "";
+        const head = document.querySelector('#qa-sources .qa-panel-head');
+        const cards = document.querySelectorAll('#qa-sources .qa-src').length;
+        if (!window.__qa.evidence && cards && head && head.innerText.startsWith('Reading')) {
+          window.__qa.evidence = now;
+          window.__qa.evidence_bot = text;
+        }
+        if (!window.__qa.first && text && !text.startsWith('Reading')) window.__qa.first = now;
+        if (!window.__qa.done && head && head.innerText.startsWith('Sources for'))
+          window.__qa.done = now;
       }).observe(document.body, {subtree: true, childList: true, characterData: true});
     }""")
     box.fill("Where did Stoltenberg speak to reporters on Friday?")
@@ -174,8 +223,13 @@ def test_browser_streams_an_answer_and_shows_its_source(served: tuple[str, QASer
     total = time.perf_counter() - started
 
     answer = page.locator('[data-testid="bot"]').last.inner_text()
-    print(f"\nEnter -> first streamed words {first_words:.2f}s, full answer {total:.1f}s: "
-          f"{answer}")
+    marks = page.evaluate("window.__qa")
+    evidence_at = (marks["evidence"] - marks["enter"]) / 1000
+    print(f"\nEnter -> evidence cards {evidence_at:.2f}s, first streamed words "
+          f"{first_words:.2f}s, full answer {total:.1f}s: {answer}")
+    # the evidence cards came first, under a status line, before any word of the answer
+    assert marks["evidence"] < marks["first"] < marks["done"], marks
+    assert marks["evidence_bot"].startswith("Reading"), marks
     assert "Ramstein" in answer
     card = page.locator("#qa-sources .qa-src").first
     assert "Ramstein" in card.inner_text()
@@ -189,9 +243,38 @@ def test_browser_streams_an_answer_and_shows_its_source(served: tuple[str, QASer
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "ui.png"), full_page=True)
     (ARTIFACTS / "ui-timing.json").write_text(json.dumps(
-        {"enter_to_first_words_s": round(first_words, 2), "enter_to_answer_s": round(total, 1),
+        {"enter_to_evidence_s": round(evidence_at, 2),
+         "enter_to_first_words_s": round(first_words, 2), "enter_to_answer_s": round(total, 1),
          "answer": answer}, indent=1))
     page.close()
+
+
+@pytest.mark.llm
+def test_a_closed_tab_stops_its_answer(served: tuple[str, QAService], browser: Any) -> None:
+    """The model must not go on writing for a reader who left: its stream is closed, and the
+    llama.cpp server logs the disconnect and stops at its next token."""
+    url, service = served
+    server = service._server
+    assert server is not None
+
+    def disconnects() -> int:
+        return server.log_path.read_text(errors="replace").count("Disconnected from client")
+
+    page = browser.new_page()
+    page.goto(url)
+    box = page.locator("#qa-question textarea")
+    box.wait_for(timeout=60_000)
+    box.fill("Who did Stoltenberg meet in Kyiv, and what did he tour there?")
+    box.press("Enter")
+    page.locator('[data-testid="bot"]', has_text="Reading").wait_for(timeout=SLOW)
+    before = disconnects()
+    page.close()  # the reader leaves while the model is reading the evidence
+    deadline = time.monotonic() + 300
+    while disconnects() == before and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert disconnects() > before, "the closed tab's answer went on to the end"
+    answer = service.ask("Where did Stoltenberg speak to reporters on Friday?")
+    assert "Ramstein" in answer.text  # the next person is served
 
 
 def test_index_tab_refuses_folders_outside_the_root(client: Client, root: Path) -> None:
@@ -211,6 +294,32 @@ def test_uploaded_files_are_added_to_the_index(client: Client, served: tuple[str
     assert "Added 1 file:" in status and "added 1" in status and "unchanged 1" in status
     assert "| **2** |" in stats and "uploaded files" in stats
     assert served[1].stats().articles == 2
+
+
+def test_rebuild_from_a_deleted_then_an_emptied_folder_says_what_the_index_holds(
+    tmp_path: Path, embedder: Any
+) -> None:
+    folder = tmp_path / "root" / "articles"
+    folder.mkdir(parents=True)
+    (folder / "bridge.txt").write_text(OTHER_STORY)
+    settings = Settings.load(index_dir=tmp_path / "index", articles_root=tmp_path / "root",
+                             ui_host="127.0.0.1", ui_port=free_port())
+    service = QAService(settings, embedder=embedder)
+    service.ingest(folder)
+    app = build_app(service, settings)
+    client = Client(launch(app, settings), verbose=False)
+    try:
+        shutil.rmtree(folder)
+        status, stats, *_ = client.predict("articles", api_name="/rebuild")
+        assert "no such file or folder; the index at" in status
+        assert "still holds 1 article indexed from it" in status and "| **1** |" in stats
+        folder.mkdir()
+        status, stats, header, *_ = client.predict("articles", api_name="/rebuild")
+        assert "removed 1," in status and status.endswith("the index is now empty")
+        assert header.endswith("The index is empty.")
+    finally:
+        app.close()
+        service.close()
 
 
 # --- python app.py ------------------------------------------------------------------------------
@@ -241,6 +350,9 @@ def test_empty_index_shows_a_first_run_screen(tmp_path: Path, browser: Any) -> N
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "first-run.png"))
         page.close()
+        with pytest.raises(Exception, match="no index at .* yet: build one with `qa index"):
+            Client(f"http://127.0.0.1:{port}/", verbose=False).predict("Who?", api_name="/ask")
+        assert not (tmp_path / "empty").exists(), "the app did not create an empty index"
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -1,0 +1,106 @@
+"""Evidence selection without the LLM: how much gold evidence the model would read, and how
+many tokens it costs, for picked snippets against whole passages.
+
+For each question of queries-dev.json (null queries left out): retrieve, then select evidence
+both ways, and report per mode the share of gold facts held whole by one snippet (spaces and
+newlines removed, as the paper matches facts) and by the evidence as a whole, the share of
+questions with all their facts, tokens of evidence (embedder word-pieces), snippets per
+question and selection time. ``--budget`` and friends try other selection settings.
+
+    python benchmarks/evidence.py --index /tmp/mh-index --limit 200 [--budget 320 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+from qa.config import Settings
+from qa.evidence import SelectionOptions
+from qa.metrics import NULL_TYPE, load_queries
+from qa.service import QAService
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+QUERIES = SHARED / "eval" / "multihop-rag" / "queries-dev.json"
+
+
+def squash(text: str) -> str:
+    return text.replace(" ", "").replace("\n", "")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--index", type=Path, required=True, help="index of corpus.json")
+    parser.add_argument("--limit", type=int, default=200, help="first N question records")
+    parser.add_argument("--budget", type=int, nargs="*", default=[320])
+    parser.add_argument("--min-share", type=float, default=SelectionOptions.min_share)
+    parser.add_argument("--embedding-weight", type=float,
+                        default=SelectionOptions.embedding_weight)
+    parser.add_argument("--no-embed", action="store_true")
+    parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
+    args = parser.parse_args()
+
+    service = QAService(Settings.load(index_dir=args.index, progress=False))
+    service.retriever.warm()
+    tokenizer = service._index.tokenizer
+
+    def count(text: str) -> int:
+        return len(tokenizer.encode(text, add_special_tokens=False))
+
+    queries = [q for q in load_queries(QUERIES, limit=args.limit)
+               if q.question_type != NULL_TYPE]
+    modes = [("passages", None)] + [(f"snippets@{b}", b) for b in args.budget]
+    rows: dict[str, list[dict[str, float]]] = {m: [] for m, _b in modes}
+    for q in queries:
+        passages = service.retrieve(q.text)
+        facts = [squash(f) for f in q.facts]
+        for mode, budget in modes:
+            started = time.perf_counter()
+            if budget is None:
+                snippets = service.select_evidence(q.text, passages, mode="passages")
+            else:
+                from qa import evidence
+
+                snippets = evidence.select(
+                    q.text, passages, plan=service.retriever.plan(q.text),
+                    idf=service.retriever.idf, count_tokens=count,
+                    embed=None if args.no_embed else (
+                        lambda texts: __import__("numpy").asarray(
+                            service._index.embedder.get_text_embedding_batch(texts))),
+                    options=SelectionOptions(budget=budget, min_share=args.min_share,
+                                             embedding_weight=args.embedding_weight))
+            seconds = time.perf_counter() - started
+            texts = [squash(s.prompt_text) for s in snippets]
+            whole = "".join(texts)
+            one = sum(any(f in t for t in texts) for f in facts)
+            rows[mode].append({
+                "facts": len(facts), "in_one": one, "in_all": sum(f in whole for f in facts),
+                "tokens": sum(count(s.prompt_text) for s in snippets),
+                "snippets": len(snippets), "seconds": seconds,
+            })
+    report = {}
+    for mode, got in rows.items():
+        facts = sum(r["facts"] for r in got)
+        report[mode] = {
+            "questions": len(got),
+            "fact_recall_one_snippet": sum(r["in_one"] for r in got) / facts,
+            "fact_recall": sum(r["in_all"] for r in got) / facts,
+            "all_facts": sum(r["in_all"] == r["facts"] for r in got) / len(got),
+            "median_tokens": statistics.median(r["tokens"] for r in got),
+            "median_snippets": statistics.median(r["snippets"] for r in got),
+            "selection_p50_ms": 1000 * statistics.median(r["seconds"] for r in got),
+        }
+        r = report[mode]
+        print(f"{mode:<16} facts held by one snippet {r['fact_recall_one_snippet']:.3f}, "
+              f"by all {r['fact_recall']:.3f}, all facts {r['all_facts']:.3f}; median "
+              f"{r['median_tokens']:.0f} tokens in {r['median_snippets']:.0f} snippets; "
+              f"selection p50 {r['selection_p50_ms']:.0f} ms")
+    if args.out:
+        args.out.write_text(json.dumps({"limit": args.limit, "report": report}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,275 @@
+"""Evidence selection: from the retrieved passages, the sentences that bear on the question.
+
+The stage between retrieval and the prompt, so the model reads a few hundred tokens instead of
+five whole passages. Every sentence of the top passages is scored against the question and
+against each hop clause and claim the retriever planned (``qa.plan``), by two signals:
+
+- keyword coverage: the IDF-weighted share of the query's stemmed words the sentence holds
+  (IDF from the index's BM25 statistics);
+- embedding similarity: cosine of the sentence's and the query's all-MiniLM-L6-v2 vectors.
+
+Each query's best sentence is taken first (every hop of a multi-hop question gets evidence, as
+the retriever's ``assemble`` gives every hop a passage), then the rest by score while they score
+at least ``min_share`` of the best and fit the token budget. A picked sentence that leans on
+the one before it (opens with a pronoun, "He added", a bare quote) brings that sentence along;
+picked neighbours merge into one snippet; a table row is a snippet of its own (a record) and
+brings its table's header row.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from qa.ingest import split_sentences, table_blocks
+from qa.models import Chunk, ScoredChunk, Snippet, header_line
+from qa.plan import Plan
+from qa.words import terms
+
+TokenCounter = Callable[[str], int]
+Embed = Callable[[list[str]], np.ndarray]  # texts -> unit-length rows
+Idf = Callable[[set[str]], dict[str, float]]
+
+# An opening that points back at the sentence before: a pronoun, a connective, a quote.
+_LEANS = re.compile(
+    r"^[\"“‘']|^(?:he|she|it|they|this|that|these|those|his|her|its|their|them|him|such|"
+    r"but|and|however|also|still|yet|then|there|here|the latter|the former)\b",
+    re.IGNORECASE,
+)
+_ROW = re.compile(r"\s*\|.*\|\s*$")
+_RULE = re.compile(r"\s*\|[\s:|-]*\|\s*$")  # a table's |---|---| line
+
+
+@dataclass(frozen=True)
+class SelectionOptions:
+    """How much evidence to pick and how (see the module docstring for the method)."""
+
+    budget: int = 320  # tokens of snippet text and article headings the model reads
+    passages: int = 10  # top retrieved passages whose sentences are candidates
+    min_share: float = 0.45  # a sentence added to fill must score this share of the best
+    embedding_weight: float = 0.5  # weight of embedding similarity beside keyword coverage
+    embed: bool = True  # use the embedding signal at all
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    article: str
+    start: int  # in the article body
+    end: int
+    text: str
+    passage: Chunk  # the best-ranked retrieved passage holding it
+    rank: int  # that passage's retrieval rank
+    order: int  # position among its article's candidate sentences
+
+
+def candidates(passages: Sequence[ScoredChunk]) -> list[_Sentence]:
+    """Sentences of the passages, each once (overlapping chunks repeat some), with article
+    body offsets; the separator line of a table is no sentence."""
+    seen: dict[tuple[str, int], _Sentence] = {}
+    for rank, p in enumerate(passages):
+        c = p.chunk
+        for a, b in split_sentences(c.text):
+            key = (c.article_id, c.start + a)
+            if key in seen or _RULE.match(c.text[a:b]):
+                continue
+            seen[key] = _Sentence(c.article_id, c.start + a, c.start + b, c.text[a:b], c, rank, 0)
+    by_article: dict[str, list[_Sentence]] = defaultdict(list)
+    for s in seen.values():
+        by_article[s.article].append(s)
+    out = []
+    for sentences in by_article.values():
+        sentences.sort(key=lambda s: s.start)
+        out += [_Sentence(s.article, s.start, s.end, s.text, s.passage, s.rank, i)
+                for i, s in enumerate(sentences)]
+    return out
+
+
+def keyword_coverage(query: set[str], sentence: set[str], idf: dict[str, float]) -> float:
+    """IDF-weighted share of the query's terms that the sentence holds (0-1)."""
+    total = sum(idf.get(t, 0.0) for t in query)
+    if total <= 0:
+        return 0.0
+    return sum(idf.get(t, 0.0) for t in query & sentence) / total
+
+
+def queries_of(question: str, plan: Plan) -> list[tuple[str, tuple[str, ...]]]:
+    """The question, then each hop clause and claim it was planned into, each with the outlets
+    its sentences must come from (none: any), duplicates and wordless ones left out."""
+    hops = [(t, hop.sources) for hop in plan.hops if hop.sources
+            for t in plan.clauses.get(hop) or (question,)]  # a hop named without words of its
+    parts = [(question, ()), *hops, *((c, ()) for c in plan.claims)]  # own: the question's
+    seen: dict[tuple[str, tuple[str, ...]], None] = {}
+    for text, sources in parts:
+        seen.setdefault((" ".join(text.split()), sources), None)
+    return [(q, sources) for q, sources in seen if terms(q)]
+
+
+def select(
+    question: str,
+    passages: Sequence[ScoredChunk],
+    *,
+    plan: Plan,
+    idf: Idf,
+    count_tokens: TokenCounter,
+    embed: Embed | None = None,
+    options: SelectionOptions = SelectionOptions(),  # noqa: B008 - frozen, never mutated
+) -> list[Snippet]:
+    """Numbered snippets for the prompt, grouped by article in order of their best score.
+
+    ``passages`` are the retriever's, best first; ``idf`` weighs stemmed terms; ``embed``
+    turns texts into unit vectors (``None``: keyword coverage only); ``count_tokens`` counts
+    what the budget is measured in. Raises nothing: no candidates gives no snippets.
+    """
+    sentences = candidates(passages[: options.passages])
+    queries = queries_of(question, plan)
+    if not sentences or not queries:
+        return []
+    scores = _scores([q for q, _s in queries], sentences, idf,
+                     embed if options.embed else None, options)
+    for row, (_q, sources) in zip(scores, queries, strict=True):
+        if sources:  # a hop's clause is about its own outlet's article
+            row *= np.array([s.passage.source in sources for s in sentences], dtype=np.float32)
+    overall = scores.max(axis=0)
+    chosen: dict[int, None] = {}
+    used = 0
+
+    def cost(i: int) -> int:
+        extra = [i, *_leaning(sentences, i)]
+        text = " ".join(sentences[j].text for j in extra if j not in chosen)
+        heading = "" if any(sentences[j].article == sentences[i].article for j in chosen) \
+            else header_line(sentences[i].passage.title, sentences[i].passage.source,
+                             sentences[i].passage.published_at)
+        return count_tokens(text) + count_tokens(heading) + 4 if text else 0
+
+    def take(i: int) -> None:
+        nonlocal used
+        used += cost(i)
+        for j in [*_leaning(sentences, i), i]:
+            chosen.setdefault(j, None)
+
+    for row in scores:  # every query's best sentence first
+        best = int(row.argmax())
+        if row[best] > 0 and best not in chosen and (not chosen or used + cost(best)
+                                                     <= options.budget):
+            take(best)
+    top = float(overall.max())
+    for i in np.argsort(-overall, kind="stable").tolist():
+        if overall[i] < options.min_share * top:
+            break
+        if i not in chosen and used + cost(i) <= options.budget:
+            take(i)
+    return _snippets(sentences, chosen, overall)
+
+
+def _scores(queries: list[str], sentences: list[_Sentence], idf: Idf, embed: Embed | None,
+            options: SelectionOptions) -> np.ndarray:
+    """(queries x sentences) relevance: keyword coverage plus weighted cosine similarity."""
+    sentence_terms = [terms(s.text) for s in sentences]
+    query_terms = [terms(q) for q in queries]
+    weights = idf(set().union(*query_terms))
+    keyword = np.array([[keyword_coverage(q, s, weights) for s in sentence_terms]
+                        for q in query_terms], dtype=np.float32)
+    if embed is None:
+        return keyword
+    vectors = embed(queries + [s.text for s in sentences])
+    cosine = vectors[: len(queries)] @ vectors[len(queries) :].T
+    return keyword + options.embedding_weight * np.clip(cosine, 0.0, None)
+
+
+def _leaning(sentences: list[_Sentence], i: int) -> list[int]:
+    """The sentences that must come before sentence ``i`` for it to make sense: the one before
+    it in the same passage when ``i`` leans on it (repeatedly, at most two back)."""
+    out: list[int] = []
+    j = i
+    while len(out) < 2 and _LEANS.match(sentences[j].text):
+        prev = _previous(sentences, j)
+        if prev is None:
+            break
+        out.insert(0, prev)
+        j = prev
+    return out
+
+
+def _previous(sentences: list[_Sentence], i: int) -> int | None:
+    """The candidate sentence right before ``i`` in its article, if one passage holds both."""
+    s = sentences[i]
+    for j, t in enumerate(sentences):
+        if t.article == s.article and t.order == s.order - 1:
+            holder = s.passage if s.passage.start <= t.start else t.passage
+            if holder.start <= t.start and s.end <= holder.end:
+                return j
+    return None
+
+
+def _snippets(sentences: list[_Sentence], chosen: dict[int, None],
+              overall: np.ndarray) -> list[Snippet]:
+    """Merge neighbouring picks of one passage into snippets, attach table headers, number
+    them: articles in order of their best score, snippets in article order."""
+    by_article: dict[str, list[int]] = defaultdict(list)
+    for i in chosen:
+        by_article[sentences[i].article].append(i)
+    groups: list[tuple[float, list[list[int]]]] = []
+    for picks in by_article.values():
+        picks.sort(key=lambda i: sentences[i].start)
+        runs: list[list[int]] = []
+        for i in picks:
+            last = runs[-1][-1] if runs else None
+            if last is not None and _joinable(sentences, runs[-1][0], last, i):
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+        groups.append((max(float(overall[i]) for i in picks), runs))
+    groups.sort(key=lambda g: -g[0])
+    out: list[Snippet] = []
+    for _best, runs in groups:
+        for run in runs:
+            first, last = sentences[run[0]], sentences[run[-1]]
+            passage = _holder(first, last)
+            a, b = first.start - passage.start, last.end - passage.start
+            header, header_start = _table_header(passage, first)
+            out.append(Snippet(number=len(out) + 1, passage=passage, text=passage.text[a:b],
+                               start=first.start, end=last.end, header=header,
+                               header_start=header_start,
+                               score=max(float(overall[i]) for i in run)))
+    return out
+
+
+def _holder(first: _Sentence, last: _Sentence) -> Chunk:
+    for chunk in (first.passage, last.passage):
+        if chunk.start <= first.start and last.end <= chunk.end:
+            return chunk
+    return first.passage
+
+
+def _joinable(sentences: list[_Sentence], head: int, last: int, i: int) -> bool:
+    """Whether pick ``i`` continues the run from ``head`` to ``last``: the next sentence of
+    the article, and one passage holds the whole run, so its text is exact."""
+    a, b, c = sentences[head], sentences[last], sentences[i]
+    if c.order != b.order + 1 or _ROW.match(c.text):  # a table row stands alone, as a record
+        return False
+    return any(p.start <= a.start and c.end <= p.end for p in (a.passage, c.passage))
+
+
+def _table_header(passage: Chunk, first: _Sentence) -> tuple[str, int]:
+    """The header row of the table a snippet's first sentence is a row of ("", -1: none)."""
+    if not _ROW.match(first.text):
+        return "", -1
+    offset = first.start - passage.start
+    for h0, h1, end in table_blocks(passage.text):
+        if h0 <= offset < end:
+            if offset == h0 and not passage.table_header:  # the header row itself
+                return "", -1
+            if h0 == 0 and passage.table_header:  # the chunk starts inside the table
+                return passage.table_header, passage.table_header_start
+            return passage.text[h0:h1], passage.start + h0
+    return "", -1
+
+
+def whole_passages(passages: Sequence[ScoredChunk]) -> list[Snippet]:
+    """The passage path: every passage given whole, as one snippet each."""
+    return [Snippet(number=n, passage=p.chunk, text=p.chunk.text, start=p.chunk.start,
+                    end=p.chunk.end, score=p.score) for n, p in enumerate(passages, start=1)]

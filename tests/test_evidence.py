@@ -1,0 +1,155 @@
+"""Evidence selection: pure logic on hand-made passages, then over a real index (real
+embedder, real Chroma) with the seed article and a table split over several chunks."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import SEED
+
+from qa.evidence import SelectionOptions, select, whole_passages
+from qa.ingest import load_articles
+from qa.models import Chunk, ScoredChunk, Snippet
+from qa.plan import Plan, outlet_patterns, plan_hops
+from qa.service import QAService
+
+BODY = (
+    "The council met on Monday to discuss the new bridge. Officials presented three designs.\n"
+    "Mayor Ana Ruiz backed the steel design. She added that it would cost 40 million dollars.\n"
+    "Opponents wanted the money spent on roads. The vote is expected next month."
+)
+
+
+def _chunk(body: str, start: int, end: int, *, article: str = "a.txt", index: int = 0,
+           source: str = "Gazette", **extra: object) -> Chunk:
+    return Chunk(id=f"{article}:{index:04d}", article_id=article, index=index,
+                 text=body[start:end], start=start, end=end, title=f"Title of {article}",
+                 source=source, published_at="2024-01-15", **extra)  # type: ignore[arg-type]
+
+
+def _select(question: str, passages: list[ScoredChunk], *, plan: Plan | None = None,
+            budget: int = 400) -> list[Snippet]:
+    return select(question, passages, plan=plan or Plan(),
+                  idf=lambda terms: dict.fromkeys(terms, 1.0),
+                  count_tokens=lambda text: len(text.split()), embed=None,
+                  options=SelectionOptions(budget=budget))
+
+
+def _exact(snippets: list[Snippet], bodies: dict[str, str]) -> None:
+    for s in snippets:
+        assert bodies[s.passage.article_id][s.start : s.end] == s.text
+        assert s.passage.start <= s.start < s.end <= s.passage.end
+        if s.header:
+            body = bodies[s.passage.article_id]
+            assert body[s.header_start : s.header_start + len(s.header)] == s.header
+
+
+def test_a_sentence_leaning_on_the_one_before_brings_it_along() -> None:
+    passage = ScoredChunk(_chunk(BODY, 0, len(BODY)), 1.0)
+    [snippet] = _select("How many dollars would it cost?", [passage])
+    assert snippet.text == ("Mayor Ana Ruiz backed the steel design. She added that it would "
+                            "cost 40 million dollars.")  # "She added" needs its subject
+    _exact([snippet], {"a.txt": BODY})
+
+
+def test_picked_neighbours_merge_and_the_budget_is_kept() -> None:
+    passage = ScoredChunk(_chunk(BODY, 0, len(BODY)), 1.0)
+    wide = _select("council bridge designs mayor steel design", [passage])
+    assert [s.text.split(".")[0] for s in wide][:1] == ["The council met on Monday to discuss "
+                                                        "the new bridge"]
+    assert all(s.number == n for n, s in enumerate(wide, start=1))
+    narrow = _select("council bridge designs mayor steel design", [passage], budget=12)
+    words = sum(len(s.text.split()) for s in narrow)
+    assert len(narrow) == 1 and words <= 12  # the best sentence alone fits
+
+
+def test_each_planned_hop_gets_a_sentence_from_its_own_outlet() -> None:
+    other = "Rival paper says the bridge vote was delayed. Weather was mild."
+    passages = [ScoredChunk(_chunk(BODY, 0, len(BODY)), 1.0),
+                ScoredChunk(_chunk(other, 0, len(other), article="b.txt", source="Herald"), 0.9)]
+    question = ("Did the Gazette report on the bridge designs, and the Herald report that the "
+                "bridge vote was delayed?")
+    plan = plan_hops(question, outlet_patterns(["Gazette", "Herald"]))
+    assert [h.sources for h in plan.hops] == [("Gazette",), ("Herald",)]
+    snippets = _select(question, passages, plan=plan)
+    by_source = {s.passage.source for s in snippets}
+    assert by_source == {"Gazette", "Herald"}
+    # one heading per article: snippets of an article are numbered together
+    sources = [s.passage.source for s in snippets]
+    assert sources == sorted(sources, key=sources.index)
+
+
+def test_whole_passages_are_the_passage_path() -> None:
+    passage = ScoredChunk(_chunk(BODY, 0, len(BODY)), 0.7)
+    [snippet] = whole_passages([passage])
+    assert (snippet.text, snippet.start, snippet.end, snippet.number) == (BODY, 0, len(BODY), 1)
+
+
+# --- over a real index ------------------------------------------------------------------------
+
+SCHOOLS = sorted(
+    "Abbey Ashford Beech Birch Cedar Clover Dale Dove Eden Elm Fern Fox Glen Grove Heath Hill "
+    "Iris Ivy Jade Juniper Kestrel Kings Lark Lime Maple Meadow Nettle North Oak Orchard Pine "
+    "Queens Rowan Stone Thorn Upton Vale West Yew".split()
+) + ["Parkfield"]  # 40 schools, alphabetical, Parkfield last, as the issue rebuilt them
+
+
+def school_table_article() -> str:
+    rows = [f"| {name} Primary | {180 + 7 * i} | {58 + (i * 13) % 37}% | "
+            f"{'+' if i % 3 else '-'}{i % 5} | Mrs {name}son |" for i, name in enumerate(SCHOOLS)]
+    return ("Primary School Reading Results 2024\nSource: County Herald\nDate: 2024-07-02\n\n"
+            "The county published reading results for its 40 primary schools on Tuesday.\n\n"
+            "| School | Pupils | Reading score | Change | Head teacher |\n"
+            "|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
+            "The council said most schools improved on last year.\n")
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path, embedder):  # type: ignore[no-untyped-def]
+    from qa.config import Settings
+
+    folder = tmp_path_factory.mktemp("evidence-articles")
+    shutil.copy(SEED, folder / SEED.name)
+    (folder / "schools.md").write_text(school_table_article(), encoding="utf-8")
+    settings = Settings.load(index_dir=folder.parent / "evidence-index", cache_dir=cache_dir,
+                             progress=False)
+    service = QAService(settings, embedder=embedder)
+    service.ingest(folder)
+    service.bodies = {a.id: a.body for a in load_articles(folder, max_article_mb=5)[0]}  # type: ignore[attr-defined]
+    return service
+
+
+def test_a_row_of_a_table_split_over_chunks_keeps_its_header(service: QAService) -> None:
+    question = "What reading score did Parkfield Primary get?"
+    passages = service.retrieve(question)
+    table_chunks = [p.chunk for p in passages if p.chunk.article_id == "schools.md"]
+    assert len({c.id for c in table_chunks}) >= 2  # the table is split over several chunks
+    last = max(table_chunks, key=lambda c: c.index)
+    assert "Parkfield" in last.text and "Reading score" not in last.text
+    assert last.table_header.startswith("| School | Pupils | Reading score")  # repeated
+
+    snippets = service.select_evidence(question, passages)
+    parkfield = [s for s in snippets if "Parkfield" in s.text]
+    assert parkfield, [s.text for s in snippets]
+    row = parkfield[0]
+    assert row.text.startswith("| Parkfield Primary |") and "\n" not in row.text  # the row alone
+    assert row.header == "| School | Pupils | Reading score | Change | Head teacher |"
+    assert "Reading score" in row.prompt_text
+    _exact(snippets, service.bodies)  # type: ignore[attr-defined]
+
+
+def test_seed_evidence_is_a_few_exact_sentences_within_budget(service: QAService) -> None:
+    question = "How much military aid have NATO allies delivered to Ukraine?"
+    snippets = service.select_evidence(question, service.retrieve(question))
+    assert any("65 billion euros in military aid" in s.text for s in snippets)
+    tokenizer = service._index.tokenizer
+    total = sum(len(tokenizer.encode(s.text, add_special_tokens=False)) for s in snippets)
+    assert total <= service.settings.evidence_budget
+    seed_chars = len(service.bodies[SEED.name])  # type: ignore[attr-defined]
+    assert sum(len(s.text) for s in snippets) < seed_chars / 2  # sentences, not the article
+    _exact(snippets, service.bodies)  # type: ignore[attr-defined]
+    passages = service.select_evidence(question, service.retrieve(question), mode="passages")
+    assert len(passages) <= service.settings.context_k
+    assert all(p.text == p.passage.text for p in passages)
