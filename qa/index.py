@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from qa import ingest
+from qa import ingest, provenance
 from qa.config import Settings
 from qa.embed import EmbedderInfo, describe_embedder, embedder_for, model_dir, model_spec
 from qa.errors import IngestError, NoIndexError, StoreError
@@ -204,47 +204,18 @@ class ArticleIndex:
         out.sort(key=lambda c: c.id)
         return out
 
-    # --- which embedder wrote it ------------------------------------------------------------
+    # --- which embedder wrote it (the rules: qa.provenance) ----------------------------------
+    def vectors(self) -> provenance.Vectors:
+        """The collection's embedder record, the length of a stored vector, their count."""
+        return provenance.read(self.collection)
+
     def written_by(self) -> EmbedderInfo | None:
         """The embedder the collection records; None for an index made before records."""
-        return EmbedderInfo.from_metadata(self.collection.metadata)
-
-    def stored_dim(self) -> int | None:
-        """Length of a stored vector (None for an empty index)."""
-        page = self.collection.get(limit=1, include=["embeddings"])
-        vectors = page.get("embeddings")
-        return len(vectors[0]) if vectors is not None and len(vectors) else None
-
-    def _writer_label(self, dim: int | None) -> str:
-        record = self.written_by()
-        if record is not None and (dim is None or record.dim == dim):
-            return record.label()
-        return f"an unrecorded embedder ({dim}-dim)" if record is None else (
-            f"{record.model} ({record.backend}), holding {dim}-dim vectors")
+        return self.vectors().record
 
     def embedder_problem(self) -> str:
-        """Why this install cannot search the index: its vectors are of another dimension or
-        another model. "" when it can (an empty index, or the same model and size at another
-        precision: its neighbours barely move)."""
-        if self.count() == 0:
-            return ""
-        ours, dim, record = self.embedder_info, self.stored_dim(), self.written_by()
-        if (dim is None or dim == ours.dim) and (record is None or record.model == ours.model):
-            return ""
-        return (f"the index at {self.where} was embedded by {self._writer_label(dim)}, but this "
-                f"install embeds with {ours.label()}: rebuild it with `qa index FOLDER` "
-                "(re-embeds every article)")
-
-    def embedder_note(self) -> str:
-        """What ``qa index`` would re-embed and why, for an index this install can still
-        search ("" when the index is this embedder's own or empty)."""
-        if self.count() == 0 or self.embedder_problem():
-            return ""
-        record = self.written_by()
-        if record == self.embedder_info:
-            return ""
-        return (f"vectors by {self._writer_label(self.stored_dim())}; `qa index FOLDER` "
-                f"re-embeds them with {self.embedder_info.label()}")
+        """Why this install cannot search the vectors, in one line ("" when it can)."""
+        return provenance.search_problem(self.vectors(), self.embedder_info, where=self.where)
 
     def require_searchable(self) -> None:
         """Raise ``StoreError`` (one line, both embedders named) unless the vectors fit."""
@@ -252,16 +223,12 @@ class ArticleIndex:
             raise StoreError(problem)
 
     def adopt_embedder(self) -> str:
-        """Make the collection this embedder's own before a build; returns why every article
-        will be re-embedded ("" when nothing was dropped). Vectors of two embedders are never
-        mixed: a collection recording another embedder, or none, is dropped and made anew
-        with our record (even an empty one: Chroma keeps the dimension of its first vector)."""
-        ours, count = self.embedder_info, self.count()
-        if self.written_by() == ours and (count == 0 or self.stored_dim() == ours.dim):
+        """Make the collection this embedder's own before a build: one that records another
+        embedder, or none, is dropped and made anew with our record. Returns the line saying
+        every article is re-embedded ("" when no vectors were dropped)."""
+        vectors = self.vectors()
+        if not provenance.needs_new_collection(vectors, self.embedder_info):
             return ""
-        reason = "" if count == 0 else (
-            f"the index was embedded by {self._writer_label(self.stored_dim())}; "
-            f"re-embedded every article with {ours.label()}")
         try:
             self.client.delete_collection(self.settings.collection)
         except Exception as exc:
@@ -269,7 +236,7 @@ class ArticleIndex:
         for name in ("collection", "vector_store"):
             self.__dict__.pop(name, None)
         _ = self.collection  # made anew, empty, with our record
-        return reason
+        return provenance.reembed_reason(vectors, self.embedder_info)
 
     def _set_metadata(self, updates: dict[str, Any]) -> None:
         """Merge into the collection's metadata (Chroma's ``modify`` replaces all of it)."""
@@ -303,16 +270,17 @@ class ArticleIndex:
             return IndexStats(0, 0, "", "", where=self.where, exists=False)
         meta = self.collection.metadata or {}
         articles = len({m["article_id"] for _i, m, _d in self._rows(["metadatas"])})
-        chunks = self.count()
+        vectors = self.vectors()
+        chunks = vectors.count
         return IndexStats(
             articles=articles,
             chunks=chunks,
             built_at=str(meta.get("built_at", "")),
             source=str(meta.get("source", "")),
             where=self.where,
-            embedder=self._writer_label(self.stored_dim()) if chunks else "",
-            problem=self.embedder_problem(),
-            note=self.embedder_note(),
+            embedder=vectors.writer() if chunks else "",
+            problem=provenance.search_problem(vectors, self.embedder_info, where=self.where),
+            note=provenance.reembed_note(vectors, self.embedder_info),
         )
 
     # --- writing ------------------------------------------------------------------------

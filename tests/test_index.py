@@ -407,3 +407,30 @@ def test_index_of_another_dimension_gives_one_line_in_every_face(
     after = CliRunner().invoke(main, ["info", *where])
     assert after.exit_code == 0, after.output
     assert f"embedded by {embedder.info.label()}" in after.output
+
+
+def test_provenance_rules_for_searching_and_writing() -> None:
+    from qa.embed import EmbedderInfo
+    from qa.provenance import Vectors, needs_new_collection, reembed_note, search_problem
+
+    ours = EmbedderInfo("all-MiniLM-L6-v2", "onnx-int8", 384)
+    fp32 = EmbedderInfo("all-MiniLM-L6-v2", "onnx", 384)
+    other = EmbedderInfo("bge-small-en", "torch", 384)
+    cases = {  # vectors -> (search problem?, re-embed note?, new collection on build?)
+        Vectors(ours, 384, 10): (False, False, False),
+        Vectors(ours, None, 0): (False, False, False),
+        Vectors(None, None, 0): (False, False, True),  # Chroma may keep an old dimension
+        Vectors(fp32, 384, 10): (False, True, True),
+        Vectors(None, 384, 10): (False, True, True),
+        Vectors(other, 384, 10): (True, False, True),  # same size, another model: unsearchable
+        Vectors(None, 768, 10): (True, False, True),
+    }
+    for vectors, (problem, note, new) in cases.items():
+        line = search_problem(vectors, ours, where="idx")
+        assert bool(line) is problem, vectors
+        assert bool(reembed_note(vectors, ours)) is note, vectors
+        assert needs_new_collection(vectors, ours) is new, vectors
+        if line:
+            assert "\n" not in line and ours.label() in line and "qa index FOLDER" in line
+    assert "bge-small-en (torch, 384-dim)" in search_problem(Vectors(other, 384, 1), ours,
+                                                             where="idx")
