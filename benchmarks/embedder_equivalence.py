@@ -39,7 +39,8 @@ import numpy as np
 from qa import ingest
 from qa.config import Settings
 from qa.embed import embedder_for, model_dir
-from qa.eval import format_retrieval, load_queries, run_retrieval
+from qa.eval import format_retrieval, run_retrieval
+from qa.metrics import load_queries
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GATED = ("hits@10", "mrr@10", "fact_recall@10")

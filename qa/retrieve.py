@@ -170,7 +170,8 @@ class Retriever:
             self._meta  # noqa: B018
             self._bm25  # noqa: B018
             self._matrix  # noqa: B018
-            self.index.embedder.get_query_embedding("warm up")
+            # the whole vector path: the onnx embedders do not import torch for the product
+            self.vector_scores_many(["warm up"])
 
     # --- the two searches, scoring every passage ----------------------------------------
     def vector_scores(self, question: str) -> np.ndarray:
