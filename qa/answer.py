@@ -15,6 +15,7 @@ from itertools import groupby
 from pathlib import Path
 
 from qa.citations import CheckResult, check_citations, highlight_spans, renumber
+from qa.evidence import short_title
 from qa.ingest import split_sentences
 from qa.llm import LLM, Usage
 from qa.models import Answer, Citation, Snippet
@@ -103,8 +104,9 @@ def evidence_block(snippets: Sequence[Snippet], prompts: Prompts) -> str:
     for _article, group in groupby(snippets, key=lambda s: s.passage.article_id):
         group = list(group)
         c = group[0].passage
-        lines = [prompts.article.render(title=c.title or c.path, source=c.source or
-                                        "unknown source", date=c.published_at[:10] or "undated")]
+        lines = [prompts.article.render(title=short_title(c.title) or c.path,
+                                        source=c.source or "unknown source",
+                                        date=c.published_at[:10] or "undated")]
         lines += [prompts.passage.render(number=s.number, text=defang(s.prompt_text))
                   for s in group]
         blocks.append("\n".join(lines))

@@ -77,7 +77,7 @@ class Settings(BaseSettings):
         "or the top context_k passages whole (passages).",
     )
     evidence_budget: int = Field(
-        default=320,
+        default=260,
         ge=32,
         le=4000,
         description="Most tokens of snippets (and their article headings) the LLM reads, "
