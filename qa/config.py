@@ -77,7 +77,7 @@ class Settings(BaseSettings):
         "or the top context_k passages whole (passages).",
     )
     evidence_budget: int = Field(
-        default=260,
+        default=250,
         ge=32,
         le=4000,
         description="Most tokens of snippets (and their article headings) the LLM reads, "
