@@ -17,7 +17,7 @@ import numpy as np
 from qa import evidence, web
 from qa.answer import Prompts, Turn, condense, generate, refused_answer
 from qa.config import Settings
-from qa.errors import IngestError
+from qa.errors import IngestError, QAError
 from qa.index import ArticleIndex, IndexStats, build_index
 from qa.llm import LLM, make_llm
 from qa.models import Answer, Evidence, IndexReport, ScoredChunk, Snippet
@@ -110,6 +110,38 @@ class QAService:
             return report
         return dataclasses.replace(report, problems=(*fetched.problems, *report.problems),
                                    fetched=fetched.written, fetch_unchanged=fetched.unchanged)
+
+    def watch(
+        self,
+        path: Path | str,
+        *,
+        stop: threading.Event | None = None,
+        moved: Callable[[], bool] | None = None,
+        on_report: Callable[[list[str], IndexReport], None] | None = None,
+        on_error: Callable[[QAError], None] | None = None,
+        on_ready: Callable[[], None] | None = None,
+        rebuild: Callable[[], IndexReport] | None = None,
+    ) -> None:
+        """Keep the index in sync with the folder (or file) ``path``: after each burst of
+        added, changed or removed article files, ``ingest`` again (or call ``rebuild``) and
+        pass the changed paths and the report to ``on_report``; a ``QAError`` goes to
+        ``on_error`` (raised when there is none) and watching goes on. ``on_ready()`` is called
+        once changes are being watched. Blocks until ``stop`` is set, ``moved()`` is true or
+        Ctrl+C; questions meanwhile are answered from the last complete index."""
+        from qa.watch import watch_folder
+
+        def changed(paths: list[str]) -> None:
+            try:
+                report = rebuild() if rebuild else self.ingest(path)
+            except QAError as exc:
+                if on_error is None:
+                    raise
+                on_error(exc)
+                return
+            if on_report:
+                on_report(paths, report)
+
+        watch_folder(Path(path), changed, stop=stop, moved=moved, on_ready=on_ready)
 
     def built_from(self) -> str:
         """The folder or file the index was last built from ("" when none); cheap to call."""
