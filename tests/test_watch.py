@@ -21,6 +21,7 @@ from pages import OTHER, PARAGRAPHS
 
 from qa.models import IndexReport
 from qa.service import QAService
+from qa.ui import keep_in_sync, stage_uploads
 
 REPO = Path(__file__).resolve().parents[1]
 WAIT = 180  # seconds: an update on two busy cores may take a while; a lost one never comes
@@ -135,6 +136,45 @@ def test_questions_are_answered_from_the_last_complete_index_while_it_updates(
         _paths, report = watching.next()
         assert report.added == 1
         assert service.retrieve(question)[0].chunk.article_id == "school.txt"
+
+
+def test_the_chat_app_keeps_its_index_in_sync_with_its_folder_and_follows_a_rebuild(
+    tmp_path: Path, folder: Path, make_settings: Any, embedder: Any
+) -> None:
+    settings = make_settings(ui_watch=True, articles_root=tmp_path)
+    service = QAService(settings, embedder=embedder)
+    service.ingest(folder)
+    said: queue.Queue[str] = queue.Queue()
+    stop = threading.Event()
+    thread = keep_in_sync(service, settings, stop, say=said.put)
+
+    def expect(start: str) -> str:
+        while not (line := said.get(timeout=WAIT)).startswith(start):
+            assert "could not" not in line, line
+        return line
+
+    try:
+        expect(f"watching {folder.resolve()}")
+        (folder / "school.txt").write_text(story("school"))
+        assert "added 1," in expect("1 changed in")
+        # rebuilt from another folder in the Index tab: that folder is watched from then on
+        other = tmp_path / "other"
+        other.mkdir()
+        service.ingest(other)
+        expect(f"watching {other.resolve()}")
+        (other / "ferry.txt").write_text(story("ferry"))
+        assert "added 1," in expect("1 changed in")
+        # files uploaded on top of a folder: the folder is still watched, the uploads kept
+        upload = tmp_path / "upload.txt"
+        upload.write_text(story("bridge"))
+        service.ingest(stage_uploads([str(upload)], settings=settings, source=str(other)))
+        expect(f"watching {other.resolve()}")
+        (other / "school.txt").write_text(story("school"))
+        assert "added 1," in expect("1 changed in") and service.stats().articles == 3
+    finally:
+        stop.set()
+        thread.join(WAIT)
+    assert not thread.is_alive()
 
 
 @pytest.fixture

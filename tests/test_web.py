@@ -232,3 +232,45 @@ def test_qa_index_takes_a_folder_and_urls_and_fetched_articles_survive_rebuilds(
         file.unlink()  # a fetched article's file deleted: it leaves the index
     report = service.ingest(other)
     assert (report.removed, report.unchanged) == (1, 1)
+
+
+def test_the_index_tab_fetches_a_url_only_when_allowed_and_takes_pdf_uploads(
+    site: Site, tmp_path: Path, make_settings: Any, embedder: Any
+) -> None:
+    from conftest import free_port
+    from gradio_client import Client, handle_file
+    from pages import pdf_printer
+
+    from qa.ui import build_app, launch
+
+    root = tmp_path / "root"
+    (root / "articles").mkdir(parents=True)
+    (root / "articles" / "bridge.txt").write_text(f"{OTHER['bridge'][0]}\n{OTHER['bridge'][1]}\n")
+    with pdf_printer() as print_pdf:
+        pdf = print_pdf(article_html(title=OTHER["ferry"][0], dateline="",
+                                     paragraphs=[OTHER["ferry"][1], PARAGRAPHS[-1]]),
+                        tmp_path / "ferry.pdf")
+    url = f"{site.base}/articles/harbour.html"
+    for allowed in (False, True):
+        settings = make_settings(index_dir=tmp_path / f"index-{allowed}", articles_root=root,
+                                 ui_host="127.0.0.1", ui_port=free_port(), ui_fetch=allowed,
+                                 fetch_allow_private=True)
+        service = QAService(settings, embedder=embedder)
+        service.ingest(root / "articles")
+        app = build_app(service, settings)
+        client = Client(launch(app, settings), verbose=False)
+        try:
+            status, stats, *_ = client.predict(url, api_name="/add_url")
+            if not allowed:
+                assert "is off" in status and "QA_UI_FETCH=1" in status and site.log == []
+                continue
+            assert status.startswith(f"Fetched `{url}`: fetched 1 new or changed web articles")
+            assert "added 1," in status and "| **2** |" in stats
+            status, *_ = client.predict("articles/", api_name="/add_url")
+            assert "enter a web page or feed URL" in status
+            status, stats, *_ = client.predict([handle_file(str(pdf))], api_name="/add_files")
+            assert "Added 1 file:" in status and "added 1," in status and "| **3** |" in stats
+        finally:
+            app.close()
+            service.close()
+    assert site.paths() == ["/articles/harbour.html"]
