@@ -166,7 +166,8 @@ class Fetcher:
         try:
             return self._get_retrying(url, headers)
         except _Refused as exc:
-            where = "" if exc.url.rstrip("/") == url.rstrip("/") else f"a redirect to {exc.url}: "
+            first = exc.url.rstrip("/") == str(httpx.URL(url)).rstrip("/")  # not a later hop
+            where = "" if first else f"a redirect to {exc.url}: "
             raise FetchProblem(f"refused {where}{exc.reason}") from None
         except _Busy as exc:
             raise FetchProblem(f"HTTP {exc.status}: the server is busy; try again later") from None

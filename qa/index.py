@@ -21,7 +21,7 @@ from qa import formats, ingest, web
 from qa.config import Settings
 from qa.embed import load_embedder, model_dir
 from qa.errors import IngestError, NoIndexError, StoreError
-from qa.models import Article, Chunk, IndexReport
+from qa.models import Article, Chunk, IndexReport, IngestProblem
 
 _GROUP = 256  # chunks embedded and written together: one Chroma upsert per group
 _PAGE = 5000  # rows per Chroma get, under its max batch size
@@ -349,6 +349,9 @@ def build_index(
     from_web, web_problems = web.read_fetched(fetched, max_article_mb=settings.max_article_mb)
     articles = ingest.fold_duplicates([*found, *from_web])[0]
     problems = [*problems, *web_problems]
+    if keep_folder:
+        problems.append(IngestProblem(last, "is gone; the articles indexed from it are kept as "
+                                            "they were", skipped=False))
     state = index.article_state() if built else {}
     if not articles and not state:
         detail = "; ".join(str(p) for p in problems[:5]) or \

@@ -232,6 +232,12 @@ def test_qa_index_takes_a_folder_and_urls_and_fetched_articles_survive_rebuilds(
         file.unlink()  # a fetched article's file deleted: it leaves the index
     report = service.ingest(other)
     assert (report.removed, report.unchanged) == (1, 1)
+    (other / "school.txt").unlink()
+    other.rmdir()  # the folder gone, a URL alone: what came from the folder stays
+    report = service.ingest(urls=[url])
+    assert (report.added, report.removed, report.kept) == (1, 0, 1)
+    assert f"{other.resolve()}: is gone; the articles indexed from it are kept as they were" in {
+        str(p) for p in report.problems}
 
 
 def test_the_index_tab_fetches_a_url_only_when_allowed_and_takes_pdf_uploads(
