@@ -298,6 +298,8 @@ def _join_lines(lines: list[str], compounds: set[str]) -> str:
         if hyphen and start:
             compound = f"{hyphen[1]}-{start[0]}".lower()
             text = text[:-1] + ("-" if compound in compounds else "") + line
+        elif hyphen and hyphen[1][-1].isdigit() and line[:1].isdigit():
+            text += line  # a range broken after its hyphen: "2021-" / "2023"
         else:
             text = f"{text} {line}"
     return text
