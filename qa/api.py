@@ -7,7 +7,7 @@ the local LLM server started for the first question answers the next ones too.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from qa.config import Settings
@@ -45,6 +45,13 @@ def stream_answer(
     return service_for(_settings(index_dir)).stream(question, history=history)
 
 
-def build_index(path: Path | str, index_dir: Path | str | None = None) -> IndexReport:
-    """Make the index mirror the articles in a folder or JSON file; embeds only changes."""
-    return service_for(_settings(index_dir)).ingest(path)
+def build_index(
+    path: Path | str | None = None,
+    index_dir: Path | str | None = None,
+    *,
+    urls: Sequence[str] = (),
+) -> IndexReport:
+    """Make the index mirror the articles in a folder or file, plus web pages and RSS/Atom
+    feeds fetched from ``urls`` (kept beside the index); embeds only changes. ``path`` None
+    keeps the folder the index was last built from."""
+    return service_for(_settings(index_dir)).ingest(path, urls=urls)
