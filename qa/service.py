@@ -187,7 +187,8 @@ class QAService:
         evidence: str | None = None,
     ) -> Iterator[Evidence | str | Answer]:
         """Yield the ``Evidence`` first (as soon as retrieval and selection finish), then the
-        text as the model writes it; the last item is the checked ``Answer``.
+        text as the model writes it (an empty string for each token held back, as the start
+        of a refusal is); the last item is the checked ``Answer``.
 
         ``instructions`` are extra words to the model after the question (the benchmarks ask
         for a short final answer); the rules, refusal and citation checks stay the same.

@@ -232,6 +232,9 @@ def build_app(service: QAService, settings: Settings) -> gr.Blocks:
                     if isinstance(item, Answer):
                         state[-1] = {**state[-1], "answer": item.to_dict()}
                         break
+                    if not item:  # text held back: nothing to show, but a chance to stop
+                        yield gr.skip(), gr.skip(), gr.skip()
+                        continue
                     streamed += item
                     yield gr.skip(), [*messages, {"role": "assistant", "content": streamed}], \
                         gr.skip()
@@ -315,14 +318,19 @@ def build_app(service: QAService, settings: Settings) -> gr.Blocks:
         # --- API -------------------------------------------------------------------------
         def ask(question: str) -> Iterator[dict[str, Any]]:
             """Answer a question from the indexed articles. Yields the evidence first
-            (``{"event": "evidence", "snippets": [...]}``), then the checked answer: text
-            with [n] markers, citations quoting the exact sentences."""
+            (``{"event": "evidence", "snippets": [...]}``), the text so far as it is written
+            (``{"event": "text", "text": ...}``), then the checked answer (``"event":
+            "answer"``): text with [n] markers, citations quoting the exact sentences."""
             try:
+                text = ""
                 for item in service.stream(question):
                     if isinstance(item, Evidence):
                         yield api_dict(item.to_dict())
                     elif isinstance(item, Answer):
                         yield api_answer(item)
+                    elif item:
+                        text += item
+                        yield {"event": "text", "text": text}
             except QAError as exc:
                 raise gr.Error(str(exc)) from None
 

@@ -253,8 +253,10 @@ def test_a_closed_tab_stops_its_answer(served: tuple[str, QAService], browser: A
     """The model must not go on writing for a reader who left: its stream is closed, and the
     llama.cpp server logs the disconnect and stops at its next token."""
     url, service = served
+    _ = service.llm  # the app's own local model server
     server = service._server
     assert server is not None
+    server.ensure_running()
 
     def disconnects() -> int:
         return server.log_path.read_text(errors="replace").count("Disconnected from client")
