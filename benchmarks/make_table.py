@@ -163,20 +163,58 @@ def equivalence_section(rep: dict | None) -> list[str]:
 def answers_section(rep: dict | None) -> list[str]:
     if not rep:
         return []
-    report = rep["report"]
+    modes = rep["report"].get("modes") or {"snippets": rep["report"]}
+    any_report = next(iter(modes.values()))
     lines = ["## Answers", "",
-             f"End to end with {rep.get('llm', 'the configured LLM')} on {report['queries']} "
-             f"questions of {rep['queries_file']} (first {rep.get('limit')} records), scored "
-             "strictly: normalised short answer; Yes/No must be that word; otherwise equal to "
-             "or containing the gold answer as whole words; null queries must be refusals. "
-             "The paper's GPT-4 with retrieved chunks scored 0.56 under its own, more lenient "
-             "scoring. A small sample: read it as a smoke test, not a measurement.", "",
-             "| question type | n | accuracy |", "|---|---:|---:|",
-             f"| all | {report['queries']} | {report['accuracy']:.3f} |"]
-    for qtype, r in report["per_type"].items():
-        lines.append(f"| {qtype} | {r['queries']} | {r['accuracy']:.3f} |")
-    lines += ["", f"{report['seconds_per_answer']:.1f} s per answer on 2 CPU cores (the first "
-              "answer includes starting the local model server).", ""]
+             f"End to end with {rep.get('llm', 'the configured LLM')} on "
+             f"{any_report['queries']} questions of {rep['queries_file']} (first "
+             f"{rep.get('limit')} records), both evidence paths in one run, taking turns per "
+             "question. Accuracy is strict: normalised short answer; Yes/No must be that word; "
+             "otherwise equal to or containing the gold answer as whole words; null queries "
+             "must be refusals. Citation precision is the share of citations whose quote "
+             "contains a gold evidence fact whole (spaces removed, as the paper matches "
+             "facts), over answered non-null questions; a whole passage holds a fact more "
+             "easily than a sentence does, so the passage path's precision is an upper bound "
+             "of what it shows the reader. The paper's GPT-4 with retrieved chunks scored 0.56 "
+             "under its own, more lenient scoring.", "",
+             "| evidence | n | accuracy | citation precision | answered with a gold citation "
+             "| median prompt tokens | median first token | s per answer |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for mode, r in modes.items():
+        tokens = r.get("median_prompt_tokens")
+        first = r.get("median_first_token_s")
+        lines.append(f"| {mode} | {r['queries']} | {r['accuracy']:.3f} | "
+                     f"{r['citation_precision']:.3f} ({r['citations']}) | "
+                     f"{r['answered_with_gold_citation']:.3f} ({r['answered']}) | "
+                     f"{'—' if tokens is None else f'{tokens:.0f}'} | "
+                     f"{'—' if first is None else f'{first:.1f} s'} | "
+                     f"{r['seconds_per_answer']:.1f} |")
+    lines += ["", "By question type:", "",
+              "| question type | n | " + " | ".join(f"{m} accuracy" for m in modes) + " |",
+              "|---|---:|" + "---:|" * len(modes)]
+    for qtype, r in any_report["per_type"].items():
+        cells = " | ".join(f"{modes[m]['per_type'][qtype]['accuracy']:.3f}" for m in modes)
+        lines.append(f"| {qtype} | {r['queries']} | {cells} |")
+    lines.append("")
+    return lines
+
+
+def evidence_section(rep: dict | None) -> list[str]:
+    if not rep:
+        return []
+    lines = ["## Evidence selection", "",
+             f"`benchmarks/evidence.py`: the first {rep['limit']} records of queries-dev.json "
+             "(null queries left out), retrieval then selection, no LLM. A gold fact counts "
+             "when one snippet (with its table header) holds it whole, spaces removed; tokens "
+             "are the embedder's word-pieces of what the model reads.", "",
+             "| evidence | facts held by one snippet | facts held | questions with all facts "
+             "| median tokens | median snippets | selection p50 ms |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for mode, r in rep["report"].items():
+        lines.append(f"| {mode} | {r['fact_recall_one_snippet']:.3f} | {r['fact_recall']:.3f} | "
+                     f"{r['all_facts']:.3f} | {r['median_tokens']:.0f} | "
+                     f"{r['median_snippets']:.0f} | {r['selection_p50_ms']:.0f} |")
+    lines.append("")
     return lines
 
 
@@ -184,27 +222,31 @@ def latency_section(rep: dict | None) -> list[str]:
     if not rep:
         return []
     lines = ["## Answer latency", "",
-             f"`benchmarks/answer_latency.py` with {rep['llm']}, streaming, one run. Time to "
-             "first token and tokens/s are over the answers the model streamed; a refusal "
-             "below the similarity floor makes no LLM call, and a second look (the model "
-             "declined, was asked once more, and the answer passed the stricter check) arrives "
-             "whole.", "",
-             "| questions | n | streamed | second look | refused | TTFT median (min–max) "
-             "| total median (min–max) | tok/s median |", "|---|---:|---:|---:|---:|---|---|---:|"]
+             f"`benchmarks/answer_latency.py` with {rep['llm']}, streaming, both evidence paths "
+             "on the same questions in one run, taking turns. Prompt tokens are the model's "
+             "own count; times are from the question; medians (min–max) over the answers that "
+             "reached the model (a refusal below the similarity floor makes no model call).", "",
+             "| questions | evidence | n | model answers | prompt tokens | evidence on screen "
+             "| first token | total |", "|---|---|---:|---:|---:|---|---|---|"]
     names = {"seed": "seed article", "multihop": f"MultiHop dev, first {rep['limit']}"}
+
+    def cell(v: dict | None, unit: str = " s", digits: int = 1) -> str:
+        if not v:
+            return "–"
+        return (f"{v['median']:.{digits}f}{unit} ({v['min']:.{digits}f}–"
+                f"{v['max']:.{digits}f})")
+
     for key, name in names.items():
-        r = rep[key]
-        cells = []
-        for m in ("ttft", "total"):
-            v = r.get(m)
-            cells.append(f"{v['median']:.1f} s ({v['min']:.1f}–{v['max']:.1f})" if v else "–")
-        tps = f"{r['tok_per_s']['median']:.1f}" if r.get("tok_per_s") else "–"
-        lines.append(f"| {name} | {r['questions']} | {r['streamed']} | {r['second_look']} | "
-                     f"{r['refused']} | {cells[0]} | {cells[1]} | {tps} |")
-    lines += ["", "Reading the prompt dominates: on these 2 cores the model reads about 40 prompt "
-              "tokens/s, so 5 passages (about 1.3k tokens) take about 30 s before the first "
-              "word. A question over the same passages as the one before reuses the server's "
-              "cached prompt and starts in seconds.", ""]
+        for mode, r in rep[key].items():
+            lines.append(f"| {name} | {mode} | {r['questions']} | {r['model_answers']} | "
+                         f"{cell(r['prompt_tokens'], '', 0)} | {cell(r['evidence_s'], ' s', 2)} "
+                         f"| {cell(r['first_token_s'])} | {cell(r['total_s'])} |")
+        a, b = rep[key].get("snippets"), rep[key].get("passages")
+        if a and b and a["first_token_s"] and b["first_token_s"]:
+            ratio = a["first_token_s"]["median"] / b["first_token_s"]["median"]
+            lines.append(f"| {name} | first token, snippets ÷ passages | | | | | "
+                         f"{ratio:.2f} | |")
+    lines.append("")
     return lines
 
 
@@ -221,6 +263,8 @@ def main() -> None:
     lines += ingest_section(json.loads(ingest.read_text()) if ingest.is_file() else None)
     lines += equivalence_section(json.loads(equivalence.read_text())
                                  if equivalence.is_file() else None)
+    evidence = RESULTS / "evidence.json"
+    lines += evidence_section(json.loads(evidence.read_text()) if evidence.is_file() else None)
     lines += answers_section(json.loads(answers.read_text()) if answers.is_file() else None)
     lines += latency_section(json.loads(latency.read_text()) if latency.is_file() else None)
     lines += [
@@ -232,8 +276,11 @@ def main() -> None:
         "python benchmarks/ingest.py --corpus $D/corpus.json --articles 80",
         "python benchmarks/embedder_equivalence.py --corpus $D/corpus.json --chunks 1000 "
         "--torch --queries $D/queries-dev.json",
+        "python benchmarks/evidence.py --index /tmp/mh-index --limit 200 "
+        "--out benchmarks/results/evidence.json",
         "python benchmarks/answers.py --corpus $D/corpus.json --queries $D/queries-dev.json "
-        "--index /tmp/mh-index --limit 10",
+        "--index /tmp/mh-index --limit 60",
+        "python benchmarks/concurrent_answers.py --rounds 2",
         "python benchmarks/answer_latency.py --multihop-index /tmp/mh-index --limit 20 "
         "--out benchmarks/results/latency.json",
         "python benchmarks/make_table.py",

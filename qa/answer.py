@@ -15,6 +15,7 @@ from itertools import groupby
 from pathlib import Path
 
 from qa.citations import CheckResult, check_citations, highlight_spans, renumber
+from qa.evidence import short_title
 from qa.ingest import split_sentences
 from qa.llm import LLM, Usage
 from qa.models import Answer, Citation, Snippet
@@ -103,8 +104,9 @@ def evidence_block(snippets: Sequence[Snippet], prompts: Prompts) -> str:
     for _article, group in groupby(snippets, key=lambda s: s.passage.article_id):
         group = list(group)
         c = group[0].passage
-        lines = [prompts.article.render(title=c.title or c.path, source=c.source or
-                                        "unknown source", date=c.published_at[:10] or "undated")]
+        lines = [prompts.article.render(title=short_title(c.title) or c.path,
+                                        source=c.source or "unknown source",
+                                        date=c.published_at[:10] or "undated")]
         lines += [prompts.passage.render(number=s.number, text=defang(s.prompt_text))
                   for s in group]
         blocks.append("\n".join(lines))
@@ -308,8 +310,9 @@ def generate(
     still the start of the refusal sentence is held back, and when the model refuses, it is
     asked once more without the refusal option (cheap: the server reuses the cached prompt).
     That answer is shown only if ``second_look`` finds it firmly supported; otherwise the
-    refusal stands. Closing this generator early closes the model's stream, so a question
-    nobody waits for any more stops using the model.
+    refusal stands. Text held back is yielded as empty strings, one per token, so a consumer
+    can stop at any token; closing this generator early closes the model's stream, and a
+    question nobody waits for any more stops using the model.
     """
     messages = build_messages(standalone, snippets, prompts, instructions=instructions)
     refusal = prompts.refusal_text
@@ -327,6 +330,8 @@ def generate(
         elif not refusal.startswith("".join(reply.parts).strip()):
             holding = False
             yield "".join(reply.parts)
+        else:
+            yield ""  # held back; the consumer may still stop here, and the model with it
     answer = finish(question, "".join(reply.parts), snippets, prompts, standalone=standalone,
                     started=started)
     completion = reply.usage.completion_tokens if reply.usage else None
@@ -339,6 +344,7 @@ def generate(
                 second.usage = delta
             else:
                 second.parts.append(delta)
+                yield ""  # shown only once believed; meanwhile the consumer may stop
         raw = "".join(second.parts)
         if completion is not None and second.usage and second.usage.completion_tokens:
             completion += second.usage.completion_tokens

@@ -7,11 +7,11 @@ the local LLM server started for the first question answers the next ones too.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from qa.config import Settings
-from qa.models import Answer, IndexReport
+from qa.models import Answer, Evidence, IndexReport
 from qa.service import HistoryLike, QAService
 
 _services: dict[tuple[str, str | None], QAService] = {}
@@ -40,11 +40,20 @@ def answer(
 
 def stream_answer(
     question: str, *, index_dir: Path | str | None = None, history: HistoryLike = None
-) -> Iterator[str | Answer]:
-    """Yield the answer's text as it is generated; the last item is the full ``Answer``."""
+) -> Iterator[Evidence | str | Answer]:
+    """Yield the ``Evidence`` the model is about to read (as soon as it is chosen), then the
+    answer's text as it is generated (empty strings while text is held back), and last the
+    full ``Answer``. Stop iterating (or ``close()``) to stop the model's work on it."""
     return service_for(_settings(index_dir)).stream(question, history=history)
 
 
-def build_index(path: Path | str, index_dir: Path | str | None = None) -> IndexReport:
-    """Make the index mirror the articles in a folder or JSON file; embeds only changes."""
-    return service_for(_settings(index_dir)).ingest(path)
+def build_index(
+    path: Path | str | None = None,
+    index_dir: Path | str | None = None,
+    *,
+    urls: Sequence[str] = (),
+) -> IndexReport:
+    """Make the index mirror the articles in a folder or file, plus web pages and RSS/Atom
+    feeds fetched from ``urls`` (kept beside the index); embeds only changes. ``path`` None
+    keeps the folder the index was last built from."""
+    return service_for(_settings(index_dir)).ingest(path, urls=urls)

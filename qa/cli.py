@@ -6,8 +6,10 @@ Every user error is a ``QAError``; it leaves as a one-line message and its exit 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +17,8 @@ import click
 
 from qa.config import Settings
 from qa.errors import NoIndexError, QAError
-from qa.models import Answer, Evidence
-from qa.service import QAService
+from qa.models import Answer, Evidence, IndexReport
+from qa.service import QAService, split_sources
 
 INDEX_HELP = "Index folder (default: indexes/default, or QA_INDEX_DIR)."
 
@@ -50,7 +52,8 @@ def main() -> None:
     """Ask questions of a folder of news articles; every answer cites its passages.
 
     \b
-    qa index articles/           build or update the index from a folder or .json file
+    qa index articles/           build or update the index from a folder or file
+    qa index URL                 add a web page, or an RSS/Atom feed's articles
     qa ask "Who met Zelenskyy?"  answer from the index, with numbered sources
     qa serve                     open the chat window in a browser
     qa eval retrieval ...        benchmark retrieval on MultiHop-RAG
@@ -60,19 +63,58 @@ def main() -> None:
 
 
 @main.command("index")
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("sources", nargs=-1, metavar="[FOLDER | FILE] [URL]...")
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), help=INDEX_HELP)
+@click.option("--watch", is_flag=True,
+              help="After indexing, keep watching FOLDER and re-index when article files are "
+                   "added, changed or removed (bursts of changes make one update; Ctrl+C stops).")
 @click.option(
     "--progress/--no-progress", default=None, help="Progress bar (default: only on a terminal)."
 )
-def index_cmd(path: Path, index_dir: Path | None, progress: bool | None) -> None:
-    """Index the articles in PATH (a folder, read recursively, or a .json/.jsonl file).
+def index_cmd(sources: tuple[str, ...], index_dir: Path | None, watch: bool,
+              progress: bool | None) -> None:
+    """Index articles from a folder or file, and from web pages and RSS/Atom feeds.
 
-    Only new or changed articles are embedded; articles gone from PATH leave the index.
-    Files that cannot be read are reported and keep what they had in the index.
+    \b
+    qa index articles/                    a folder (read recursively) or one file:
+                                          .txt .md .html .pdf .json .jsonl
+    qa index https://example.com/story    a web page: its main text, title, outlet, date
+    qa index https://example.com/rss.xml  a feed: the article each item links to
+    qa index articles/ --watch            then keep the index in sync with the folder
+
+    Only new or changed articles are embedded; articles gone from FOLDER leave the index.
+    Files that cannot be read are reported and keep what they had in the index. Fetched
+    articles are kept as text files beside the index (INDEX-web/) and stay in it whatever
+    folder is indexed next; a second run downloads only what is new or changed.
+    Given only URLs, the index keeps mirroring the folder it was last built from.
     """
+    if not sources:
+        raise click.UsageError("give a folder, a file or a web page or feed URL to index")
+    path, urls = split_sources(sources)
+    if watch and path is None:
+        raise click.UsageError("--watch needs a folder (or file) to watch")
     settings = _settings(index_dir=index_dir, progress=progress)
-    report = QAService(settings).ingest(path)
+    service = QAService(settings)
+    _print_report(service.ingest(path, urls=urls))
+    if not watch:
+        return
+    assert path is not None
+
+    def changed(paths: list[str], report: IndexReport) -> None:
+        when = time.strftime("%H:%M:%S")
+        click.echo(f"[{when}] {len(paths)} change{'s' * (len(paths) != 1)}:", err=True)
+        _print_report(report)
+
+    def failed(exc: QAError) -> None:
+        click.echo(f"[{time.strftime('%H:%M:%S')}] error: {exc}", err=True)
+
+    with contextlib.suppress(KeyboardInterrupt):  # during an update: the last good index stays
+        service.watch(path, on_report=changed, on_error=failed, on_ready=lambda: click.echo(
+            f"watching {path} for changes (Ctrl+C stops)", err=True))
+    click.echo("stopped watching", err=True)
+
+
+def _print_report(report: IndexReport) -> None:
     for problem in report.problems:
         click.echo(f"{'skipped' if problem.skipped else 'indexed'} {problem}", err=True)
     click.echo(report.summary())

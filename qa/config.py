@@ -75,8 +75,25 @@ class Settings(BaseSettings):
     max_article_mb: float = Field(
         default=5.0, gt=0, description="Articles larger than this are skipped with a message."
     )
+    max_pdf_mb: float = Field(
+        default=50.0, gt=0, description="PDF files larger than this are skipped (images make PDFs "
+        "large; max_article_mb applies to the text read from them)."
+    )
     progress: bool | None = Field(
         default=None, description="Show progress bars; unset means only on a terminal."
+    )
+
+    # --- web pages and feeds --------------------------------------------------------------
+    fetch_timeout: float = Field(
+        default=20.0, gt=0, description="Seconds to wait for a web page or feed to connect and "
+        "to send each part of its response; a slower one is reported and skipped."
+    )
+    fetch_max_mb: float = Field(
+        default=10.0, gt=0, description="Web pages and feeds larger than this are not downloaded."
+    )
+    fetch_allow_private: bool = Field(
+        default=False, description="Allow fetching from loopback, link-local and private "
+        "addresses (and redirects and feed links to them); off, they are refused."
     )
 
     # --- retrieval ------------------------------------------------------------------------
@@ -94,7 +111,7 @@ class Settings(BaseSettings):
         "or the top context_k passages whole (passages).",
     )
     evidence_budget: int = Field(
-        default=320,
+        default=250,
         ge=32,
         le=4000,
         description="Most tokens of snippets (and their article headings) the LLM reads, "
@@ -133,6 +150,14 @@ class Settings(BaseSettings):
     )
     articles_root: Path = Field(
         default=Path("."), description="The app may rebuild only from folders under this one."
+    )
+    ui_fetch: bool = Field(
+        default=False, description="Let the chat window's Index tab fetch web pages and feeds by "
+        "URL (requests made by the server, so off by default)."
+    )
+    ui_watch: bool = Field(
+        default=False, description="The chat app keeps the index in sync with the folder it was "
+        "last built from, re-indexing when files there are added, changed or removed."
     )
 
     @classmethod

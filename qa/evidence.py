@@ -10,10 +10,15 @@ against each hop clause and claim the retriever planned (``qa.plan``), by two si
 
 Each query's best sentence is taken first (every hop of a multi-hop question gets evidence, as
 the retriever's ``assemble`` gives every hop a passage), then the rest by score while they score
-at least ``min_share`` of the best and fit the token budget. A picked sentence that leans on
-the one before it (opens with a pronoun, "He added", a bare quote) brings that sentence along;
-picked neighbours merge into one snippet; a table row is a snippet of its own (a record) and
-brings its table's header row.
+at least ``min_share`` of the best and fit the token budget; a bonus by the rank of a sentence's
+passage orders both (retrieval already weighed the question's hops, outlets and days). A picked
+sentence that leans on the one before it (opens with a pronoun, "He added", a bare quote) brings
+that sentence along; picked neighbours merge into one snippet; a table row is a snippet of its
+own (a record) and brings its table's header row.
+
+The weights were chosen on the first 200 MultiHop-RAG dev records (``benchmarks/evidence.py``):
+at 260 tokens the rank bonus raised the share of gold facts one snippet holds from 0.343 to
+0.366 and 10-word headlines to 0.375; filling by rounds of one sentence per article lowered it.
 """
 
 from __future__ import annotations
@@ -48,10 +53,11 @@ _RULE = re.compile(r"\s*\|[\s:|-]*\|\s*$")  # a table's |---|---| line
 class SelectionOptions:
     """How much evidence to pick and how (see the module docstring for the method)."""
 
-    budget: int = 320  # tokens of snippet text and article headings the model reads
+    budget: int = 250  # tokens of snippet text and article headings the model reads
     passages: int = 10  # top retrieved passages whose sentences are candidates
-    min_share: float = 0.45  # a sentence added to fill must score this share of the best
-    embedding_weight: float = 0.5  # weight of embedding similarity beside keyword coverage
+    min_share: float = 0.35  # a sentence added to fill must score this share of the best
+    embedding_weight: float = 1.0  # weight of embedding similarity beside keyword coverage
+    rank_weight: float = 0.4  # bonus for a sentence of the top passage, falling to 0 at the last
     embed: bool = True  # use the embedding signal at all
 
 
@@ -66,16 +72,34 @@ class _Sentence:
     order: int  # position among its article's candidate sentences
 
 
+TITLE_WORDS = 10  # a headline in the evidence is cut to this many words: headings cost tokens
+
+
+def short_title(title: str, words: int = TITLE_WORDS) -> str:
+    """The headline as the evidence heads an article's snippets: its first ``words`` words."""
+    parts = title.split()
+    return " ".join(parts[:words]) + ("…" if len(parts) > words else "")
+
+
+def heading(passage: Chunk) -> str:
+    """An article's line above its snippets, as counted against the budget."""
+    return header_line(short_title(passage.title), passage.source, passage.published_at)
+
+
 def candidates(passages: Sequence[ScoredChunk]) -> list[_Sentence]:
-    """Sentences of the passages, each once (overlapping chunks repeat some), with article
-    body offsets; the separator line of a table is no sentence."""
+    """Sentences of the passages, each once, with article body offsets: overlapping chunks
+    repeat sentences, and newsletters repeat other articles' sentences word for word (the
+    best-ranked copy stays); the separator line of a table is no sentence."""
     seen: dict[tuple[str, int], _Sentence] = {}
+    texts: set[str] = set()
     for rank, p in enumerate(passages):
         c = p.chunk
         for a, b in split_sentences(c.text):
             key = (c.article_id, c.start + a)
-            if key in seen or _RULE.match(c.text[a:b]):
+            text = " ".join(c.text[a:b].lower().split())
+            if key in seen or _RULE.match(c.text[a:b]) or (text in texts and len(text) > 40):
                 continue
+            texts.add(text)
             seen[key] = _Sentence(c.article_id, c.start + a, c.start + b, c.text[a:b], c, rank, 0)
     by_article: dict[str, list[_Sentence]] = defaultdict(list)
     for s in seen.values():
@@ -128,41 +152,66 @@ def select(
     queries = queries_of(question, plan)
     if not sentences or not queries:
         return []
-    scores = _scores([q for q, _s in queries], sentences, idf,
-                     embed if options.embed else None, options)
+    scores = score_sentences(queries, sentences, idf, embed if options.embed else None,
+                             options)
+    chosen = pick(scores, sentences, count_tokens, options)
+    return _snippets(sentences, chosen, scores.max(axis=0))
+
+
+def rank_prior(sentences: list[_Sentence], options: SelectionOptions) -> np.ndarray:
+    """A bonus by the rank of the passage a sentence comes from: retrieval already weighed
+    each hop, claim, outlet and day of the question, which sentence scores alone do not."""
+    return np.array([options.rank_weight * (1 - s.rank / options.passages) for s in sentences],
+                    dtype=np.float32)
+
+
+def score_sentences(queries: list[tuple[str, tuple[str, ...]]], sentences: list[_Sentence],
+                    idf: Idf, embed: Embed | None, options: SelectionOptions) -> np.ndarray:
+    """(queries x sentences) relevance; a hop's rows are zero outside its own outlets."""
+    scores = _scores([q for q, _s in queries], sentences, idf, embed, options)
     for row, (_q, sources) in zip(scores, queries, strict=True):
         if sources:  # a hop's clause is about its own outlet's article
             row *= np.array([s.passage.source in sources for s in sentences], dtype=np.float32)
+    return scores
+
+
+def pick(scores: np.ndarray, sentences: list[_Sentence], count_tokens: TokenCounter,
+         options: SelectionOptions) -> dict[int, None]:
+    """The sentences to show, in the order taken: every query's best first, then the rest by
+    score plus rank bonus, while a sentence scores ``min_share`` of the best and fits the
+    budget. Sentences a pick leans on come with it."""
     overall = scores.max(axis=0)
+    prior = rank_prior(sentences, options)
+    order = overall + prior
     chosen: dict[int, None] = {}
+    per_article: dict[str, int] = defaultdict(int)
     used = 0
 
     def cost(i: int) -> int:
         extra = [i, *_leaning(sentences, i)]
         text = " ".join(sentences[j].text for j in extra if j not in chosen)
-        heading = "" if any(sentences[j].article == sentences[i].article for j in chosen) \
-            else header_line(sentences[i].passage.title, sentences[i].passage.source,
-                             sentences[i].passage.published_at)
-        return count_tokens(text) + count_tokens(heading) + 4 if text else 0
+        head = "" if per_article[sentences[i].article] else heading(sentences[i].passage)
+        return count_tokens(text) + count_tokens(head) + 4 if text else 0
 
     def take(i: int) -> None:
         nonlocal used
         used += cost(i)
+        per_article[sentences[i].article] += 1
         for j in [*_leaning(sentences, i), i]:
             chosen.setdefault(j, None)
 
     for row in scores:  # every query's best sentence first
-        best = int(row.argmax())
+        best = int((row + prior * (row > 0)).argmax())
         if row[best] > 0 and best not in chosen and (not chosen or used + cost(best)
                                                      <= options.budget):
             take(best)
     top = float(overall.max())
-    for i in np.argsort(-overall, kind="stable").tolist():
-        if overall[i] < options.min_share * top:
-            break
+    ranked = [i for i in np.argsort(-order, kind="stable").tolist()
+              if overall[i] >= options.min_share * top]
+    for i in ranked:
         if i not in chosen and used + cost(i) <= options.budget:
             take(i)
-    return _snippets(sentences, chosen, overall)
+    return chosen
 
 
 def _scores(queries: list[str], sentences: list[_Sentence], idf: Idf, embed: Embed | None,

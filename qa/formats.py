@@ -16,7 +16,7 @@ from qa.errors import IngestError
 from qa.models import Article, IngestProblem
 from qa.records import parse_date, parse_records, too_big
 
-SUFFIXES = frozenset({".txt", ".md", ".html", ".htm", ".json", ".jsonl"})
+SUFFIXES = frozenset({".txt", ".md", ".html", ".htm", ".json", ".jsonl", ".pdf"})
 
 _MB = 1024 * 1024
 _Loaded = tuple[list[Article], list[IngestProblem]]
@@ -30,12 +30,13 @@ _TRAILER = re.compile(r"\s*(?:source\s*:\s*)?(?:read\s+(?:the\s+)?full\s+(?:arti
 # --- loading ---------------------------------------------------------------------------------
 
 
-def read_articles(path: Path, *, max_article_mb: float) -> _Loaded:
+def read_articles(path: Path, *, max_article_mb: float, max_pdf_mb: float = 50.0) -> _Loaded:
     """Read a folder (recursively) or one file; a bad file or record is a problem, not a crash.
 
     Articles come in file order (sorted relative paths). For .json/.jsonl the size limit applies
-    to each record, since one file holds many articles. Raises ``IngestError`` when ``path``
-    does not exist or is a single file of an unsupported type.
+    to each record, since one file holds many articles; for .pdf to the text read from it (the
+    file itself may be up to ``max_pdf_mb``, as images make PDFs large). Raises ``IngestError``
+    when ``path`` does not exist or is a single file of an unsupported type.
     """
     path = Path(path)
     if not path.exists():
@@ -50,7 +51,7 @@ def read_articles(path: Path, *, max_article_mb: float) -> _Loaded:
     articles: list[Article] = []
     problems: list[IngestProblem] = []
     for file, rel in files:
-        got, bad = _load_file(file, rel, limit_mb=max_article_mb)
+        got, bad = _load_file(file, rel, limit_mb=max_article_mb, pdf_mb=max_pdf_mb)
         articles += got
         problems += bad
     return articles, problems
@@ -66,16 +67,21 @@ def _walk(root: Path) -> Iterable[tuple[Path, str]]:
                 yield file, file.relative_to(root).as_posix()
 
 
-def _load_file(file: Path, rel: str, *, limit_mb: float) -> _Loaded:
+def _load_file(file: Path, rel: str, *, limit_mb: float, pdf_mb: float = 50.0) -> _Loaded:
     """Decode one file and parse it by suffix; every failure is one short problem line."""
     suffix = file.suffix.lower()
     try:
         size = file.stat().st_size
-        if size > limit_mb * _MB and suffix not in (".json", ".jsonl"):
+        if suffix == ".pdf" and size > pdf_mb * _MB:
+            return [], [IngestProblem(rel, f"{size / _MB:.3g} MB is over the QA_MAX_PDF_MB limit "
+                                           f"of {pdf_mb:g} MB")]
+        if size > limit_mb * _MB and suffix not in (".json", ".jsonl", ".pdf"):
             return [], [IngestProblem(rel, too_big(size, limit_mb))]
         data = file.read_bytes()
     except OSError as exc:
         return [], [IngestProblem(rel, f"cannot read file: {exc.strerror or exc}")]
+    if suffix == ".pdf":
+        return _load_pdf(data, rel, limit_mb=limit_mb)
     try:
         text = decode_text(data).replace("\r\n", "\n").replace("\r", "\n")
     except ValueError as exc:
@@ -85,10 +91,25 @@ def _load_file(file: Path, rel: str, *, limit_mb: float) -> _Loaded:
     if suffix in (".json", ".jsonl"):
         return parse_records(text, rel, jsonl=suffix == ".jsonl", limit_mb=limit_mb)
     try:
-        article = _parse_html(text, rel) if suffix in (".html", ".htm") else _parse_text(text, rel)
+        article = parse_html(text, rel) if suffix in (".html", ".htm") else _parse_text(text, rel)
     except ValueError as exc:
         return [], [IngestProblem(rel, str(exc))]
     if article is None or not article.body:
+        return [], [IngestProblem(rel, "empty article (no body text)")]
+    return [article], []
+
+
+def _load_pdf(data: bytes, rel: str, *, limit_mb: float) -> _Loaded:
+    from qa.pdf import read_pdf  # pdfminer loads only when a folder has PDFs
+
+    try:
+        article = read_pdf(data, rel)
+    except ValueError as exc:
+        return [], [IngestProblem(rel, str(exc))]
+    size = len(article.body.encode())
+    if size > limit_mb * _MB:
+        return [], [IngestProblem(rel, f"its text: {too_big(size, limit_mb)}")]
+    if not article.body:
         return [], [IngestProblem(rel, "empty article (no body text)")]
     return [article], []
 
@@ -184,8 +205,11 @@ def _parse_text(text: str, rel: str) -> Article:
                    url=fields.get("url", ""))
 
 
-def _parse_html(text: str, rel: str) -> Article | None:
-    """Main text and metadata by trafilatura, which knows boilerplate better than regexes do."""
+def parse_html(text: str, rel: str) -> Article | None:
+    """Main text and metadata by trafilatura, which knows boilerplate better than regexes do.
+
+    ``None`` when trafilatura finds no main text; raises ``ValueError`` on markup it cannot
+    parse. ``rel`` is the article's id and path (a fetched page's caller sets its URL)."""
     import trafilatura  # heavy; only needed when a folder has HTML
 
     try:

@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from qa import ingest, provenance
+from qa import formats, ingest, provenance, web
 from qa.config import Settings
 from qa.embed import EmbedderInfo, describe_embedder, embedder_for, model_dir, model_spec
 from qa.errors import IngestError, NoIndexError, StoreError
-from qa.models import Article, Chunk, IndexReport
+from qa.models import Article, Chunk, IndexReport, IngestProblem
 
 _GROUP = 256  # chunks embedded and written together: one Chroma upsert per group
 _PAGE = 5000  # rows per Chroma get, under its max batch size
@@ -114,6 +114,12 @@ class ArticleIndex:
         except Exception as exc:
             raise StoreError(f"cannot read the Chroma index at {self.where}: {exc}") from None
         return self.settings.collection in names
+
+    def built_from(self) -> str:
+        """The folder or file the index was last built from ("" when none, or never built)."""
+        if not self.exists():
+            return ""
+        return str((self.collection.metadata or {}).get("source", ""))
 
     def require_articles(self) -> None:
         """Raise ``NoIndexError`` (saying how to build one) unless there is something to
@@ -375,26 +381,45 @@ def _progress(total: int, unit: str, enabled: bool | None, desc: str | None = No
 
 
 def build_index(
-    path: Path, settings: Settings, *, index: ArticleIndex | None = None
+    path: Path | None, settings: Settings, *, index: ArticleIndex | None = None
 ) -> IndexReport:
-    """Make the index mirror the articles under ``path``: embed only what changed.
+    """Make the index mirror the articles under ``path`` and the fetched ones: embed only what
+    changed.
 
-    Articles whose files are gone leave the index, all of them when ``path`` holds none (the
-    report then says the index is empty); those of files that cannot be read stay, counted in
-    ``IndexReport.kept``. Raises ``IngestError`` when ``path`` does not exist (saying how many
-    articles indexed from it the index still holds), or when it holds nothing to index and
-    the index nothing to remove; an index never built is not created then.
+    Fetched web pages and feed items (``qa.web.web_dir``, the index's own folder) are part of
+    every build. ``path`` None means the folder the index was last built from, if any; when
+    that folder is gone, its articles are kept as they are. Articles whose files are gone leave
+    the index, all of them when ``path`` holds none (the report then says the index is empty);
+    those of files that cannot be read stay, counted in ``IndexReport.kept``. Raises
+    ``IngestError`` when ``path`` does not exist (saying how many articles indexed from it the
+    index still holds), or when there is nothing to index and the index has nothing to remove;
+    an index never built is not created then.
     """
     started = time.perf_counter()
     index = index or ArticleIndex(settings)
     built = index.exists()
-    if not Path(path).exists():
+    fetched = web.web_dir(settings)
+    keep_folder, last = False, ""  # no folder given, the last one gone: keep what came from it
+    if path is None:
+        last = index.built_from()
+        path = Path(last) if last and Path(last).exists() else None
+        keep_folder = bool(last) and path is None
+    elif not Path(path).exists():
         raise IngestError(f"{path}: no such file or folder{_still_held(index, Path(path))}")
-    articles, problems = ingest.load_articles(Path(path), max_article_mb=settings.max_article_mb)
+    found, problems = formats.read_articles(Path(path), max_article_mb=settings.max_article_mb,
+                                            max_pdf_mb=settings.max_pdf_mb) if path else ([], [])
+    from_web, web_problems = web.read_fetched(fetched, max_article_mb=settings.max_article_mb)
+    articles = ingest.fold_duplicates([*found, *from_web])[0]
+    problems = [*problems, *web_problems]
+    if keep_folder:
+        problems.append(IngestProblem(last, "is gone; the articles indexed from it are kept as "
+                                            "they were", skipped=False))
     state = index.article_state() if built else {}
     if not articles and not state:
-        detail = "; ".join(str(p) for p in problems[:5]) or "no .txt .md .html .json .jsonl files"
-        raise IngestError(f"nothing to index in {path}: {detail}")
+        detail = "; ".join(str(p) for p in problems[:5]) or \
+            f"no {' '.join(sorted(formats.SUFFIXES))} files"
+        raise IngestError(f"nothing to index in {path}: {detail}" if path else
+                          "nothing to index: give a folder, a file or a web page or feed URL")
     reembedded = index.adopt_embedder() if built else ""  # never mixes two embedders' vectors
     if reembedded:
         state = {}
@@ -418,7 +443,9 @@ def build_index(
     failed_paths = {p.path.split("#", 1)[0] for p in problems if p.skipped}
     current = {a.id for a in articles}
     gone = [(aid, apath) for aid, (_h, _p, _e, apath) in state.items() if aid not in current]
-    removed_ids = [aid for aid, apath in gone if apath not in failed_paths]
+    web_prefix = fetched.name + "/"
+    removed_ids = [aid for aid, apath in gone if apath not in failed_paths
+                   and not (keep_folder and not apath.startswith(web_prefix))]
 
     chunks = ingest.chunk_articles(changed, tokenizer=index.tokenizer, **opts)
     counts: dict[str, int] = {}
@@ -428,7 +455,7 @@ def build_index(
     for article in changed:
         index.delete_stale_chunks(article.id, counts.get(article.id, 0))
     index.delete_articles(removed_ids)
-    index.mark_built(str(Path(path).resolve()))
+    index.mark_built(str(Path(path).resolve()) if path else last if keep_folder else "")
     return IndexReport(
         added=added,
         updated=updated,

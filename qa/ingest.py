@@ -27,10 +27,10 @@ CHUNKER_VERSION = "2"  # bump when chunk boundaries change, so every article re-
 
 
 def load_articles(
-    path: Path, *, max_article_mb: float
+    path: Path, *, max_article_mb: float, max_pdf_mb: float = 50.0
 ) -> tuple[list[Article], list[IngestProblem]]:
     """``qa.formats.read_articles`` with near-duplicates folded (see ``fold_duplicates``)."""
-    articles, problems = read_articles(path, max_article_mb=max_article_mb)
+    articles, problems = read_articles(path, max_article_mb=max_article_mb, max_pdf_mb=max_pdf_mb)
     return fold_duplicates(articles)[0], problems
 
 

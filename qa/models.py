@@ -191,17 +191,21 @@ class IndexReport:
     duplicates: int = 0
     problems: tuple[IngestProblem, ...] = field(default=())
     kept: int = 0  # articles whose files are there but could not be read: left as they were
+    fetched: int = 0  # web pages and feed items fetched and written, new or changed
+    fetch_unchanged: int = 0  # web pages and feed items found as they were (not rewritten)
     reembedded: str = ""  # why every article was embedded again (another embedder's index)
 
     def summary(self) -> str:
         """One line for the CLI and the UI."""
         rate = self.chunks_embedded / self.seconds if self.seconds > 0 else 0.0
+        web = (f"fetched {self.fetched} new or changed web articles, {self.fetch_unchanged} "
+               "unchanged; ") if self.fetched or self.fetch_unchanged else ""
         kept = f", kept {self.kept} of unreadable files" if self.kept else ""
         empty = "" if self.added + self.updated + self.unchanged + self.kept else \
             "; the index is now empty"
         return (
             (f"{self.reembedded}; " if self.reembedded else "")
-            + f"added {self.added}, updated {self.updated}, removed {self.removed}, "
+            + f"{web}added {self.added}, updated {self.updated}, removed {self.removed}, "
             f"unchanged {self.unchanged}{kept} articles; {self.duplicates} duplicates folded; "
             f"{self.chunks_embedded} chunks embedded in {self.seconds:.1f}s "
             f"({rate:.0f} chunks/s); {len(self.problems)} problems{empty}"

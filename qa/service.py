@@ -4,6 +4,7 @@ all drive. It owns the index, the retriever and the LLM (and the local LLM serve
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -13,15 +14,28 @@ from typing import Any
 
 import numpy as np
 
-from qa import evidence
+from qa import evidence, web
 from qa.answer import Prompts, Turn, condense, generate, refused_answer
 from qa.config import Settings
+from qa.errors import IngestError, QAError
 from qa.index import ArticleIndex, IndexStats, build_index
 from qa.llm import LLM, make_llm
 from qa.models import Answer, Evidence, IndexReport, ScoredChunk, Snippet
 from qa.retrieve import RetrievalOptions, Retriever, best_similarity
 
 HistoryLike = Sequence[Turn] | Sequence[Answer] | Sequence[dict[str, Any]] | None
+
+
+def split_sources(sources: Sequence[str]) -> tuple[Path | None, list[str]]:
+    """What ``qa index`` was given: at most one folder or file, and any http(s) URLs.
+
+    Raises ``IngestError`` for two or more paths (the index mirrors one folder)."""
+    urls = [s.strip() for s in sources if web.is_url(s)]
+    paths = [s for s in sources if not web.is_url(s)]
+    if len(paths) > 1:
+        raise IngestError(f"give one folder or file to mirror, not {len(paths)} "
+                          f"({', '.join(paths[:3])}); web page and feed URLs may be added")
+    return (Path(paths[0]) if paths else None), urls
 
 
 def normalise_history(history: HistoryLike) -> list[Turn]:
@@ -46,6 +60,7 @@ class QAService:
         self._llm = llm
         self._server: Any = None
         self._lock = threading.Lock()  # swaps the index snapshot after a rebuild
+        self._building = threading.Lock()  # one build at a time (the app, its watcher, a user)
         self._index = ArticleIndex(settings, embedder=embedder)
         self._retriever: Retriever | None = None
 
@@ -71,14 +86,66 @@ class QAService:
         return Retriever(index, RetrievalOptions(top_k=self.settings.top_k))
 
     # --- indexing -------------------------------------------------------------------------
-    def ingest(self, path: Path | str) -> IndexReport:
-        """Rebuild the index from a folder or file; queries keep using the old snapshot."""
-        index = self._index.fresh()
-        report = build_index(Path(path), self.settings, index=index)
-        fresh = self._retriever_for(index) if index.count() else None  # emptied: ask says so
-        with self._lock:
-            self._index, self._retriever = index, fresh
-        return report
+    def ingest(self, path: Path | str | None = None, *, urls: Sequence[str] = ()) -> IndexReport:
+        """Fetch ``urls`` (web pages, RSS/Atom feeds) into the index's own folder, then make the
+        index mirror ``path`` (a folder or file; None: the folder it was last built from) plus
+        every article ever fetched. Questions are answered from the previous complete index
+        until this one is done; one build runs at a time. Raises ``IngestError`` (see
+        ``qa.index.build_index``), naming the fetch problems when nothing could be indexed."""
+        with self._building:
+            fetched = web.fetch_urls(urls, self.settings) if urls else None
+            index = self._index.fresh()
+            try:
+                report = build_index(None if path is None else Path(path), self.settings,
+                                     index=index)
+            except IngestError as exc:
+                if fetched and fetched.problems:
+                    why = "; ".join(str(p) for p in fetched.problems[:5])
+                    raise IngestError(f"{exc} ({why})") from None
+                raise
+            fresh = self._retriever_for(index) if index.count() else None  # emptied: ask says so
+            with self._lock:
+                self._index, self._retriever = index, fresh
+        if fetched is None:
+            return report
+        return dataclasses.replace(report, problems=(*fetched.problems, *report.problems),
+                                   fetched=fetched.written, fetch_unchanged=fetched.unchanged)
+
+    def watch(
+        self,
+        path: Path | str,
+        *,
+        stop: threading.Event | None = None,
+        moved: Callable[[], bool] | None = None,
+        on_report: Callable[[list[str], IndexReport], None] | None = None,
+        on_error: Callable[[QAError], None] | None = None,
+        on_ready: Callable[[], None] | None = None,
+        rebuild: Callable[[], IndexReport] | None = None,
+    ) -> None:
+        """Keep the index in sync with the folder (or file) ``path``: after each burst of
+        added, changed or removed article files, ``ingest`` again (or call ``rebuild``) and
+        pass the changed paths and the report to ``on_report``; a ``QAError`` goes to
+        ``on_error`` (raised when there is none) and watching goes on. ``on_ready()`` is called
+        once changes are being watched. Blocks until ``stop`` is set, ``moved()`` is true or
+        Ctrl+C; questions meanwhile are answered from the last complete index."""
+        from qa.watch import watch_folder
+
+        def changed(paths: list[str]) -> None:
+            try:
+                report = rebuild() if rebuild else self.ingest(path)
+            except QAError as exc:
+                if on_error is None:
+                    raise
+                on_error(exc)
+                return
+            if on_report:
+                on_report(paths, report)
+
+        watch_folder(Path(path), changed, stop=stop, moved=moved, on_ready=on_ready)
+
+    def built_from(self) -> str:
+        """The folder or file the index was last built from ("" when none); cheap to call."""
+        return self._index.built_from()
 
     def stats(self) -> IndexStats:
         """What the index holds; ``exists`` is false when none was built (nothing is created)."""
@@ -120,7 +187,8 @@ class QAService:
         evidence: str | None = None,
     ) -> Iterator[Evidence | str | Answer]:
         """Yield the ``Evidence`` first (as soon as retrieval and selection finish), then the
-        text as the model writes it; the last item is the checked ``Answer``.
+        text as the model writes it (an empty string for each token held back, as the start
+        of a refusal is); the last item is the checked ``Answer``.
 
         ``instructions`` are extra words to the model after the question (the benchmarks ask
         for a short final answer); the rules, refusal and citation checks stay the same.

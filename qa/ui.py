@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import html
 import shutil
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import gradio as gr
 
 from qa.config import Settings
 from qa.errors import ConfigError, QAError
-from qa.models import Answer, Evidence
+from qa.models import Answer, Evidence, IndexReport
 from qa.render import (
     CSS,
     HEAD,
@@ -27,12 +28,16 @@ from qa.render import (
     render_evidence,
     render_sources,
 )
-from qa.service import QAService
+from qa.service import QAService, split_sources
 
-UPLOAD_TYPES = [".txt", ".md", ".html", ".htm", ".json", ".jsonl"]
+UPLOAD_TYPES = [".txt", ".md", ".html", ".htm", ".json", ".jsonl", ".pdf"]
 UPLOADS = "qa-uploads"  # folder of uploaded files inside the library folder
 _ORIGIN = ".origin"  # hidden file in the library folder: the folder it mirrors
 ASK_HINT = "Ask a question and press Enter"
+FETCH_ON = ("### Add a web page or feed\nA page's article, or each article a feed links to, is "
+            "fetched, kept beside the index and added to it.")
+FETCH_OFF = ("### Add a web page or feed\nOff: the server would make the request. Its owner "
+             "can turn it on with `QA_UI_FETCH=1`, or use `qa index URL` in a terminal.")
 # Questions answered at once: the second one's retrieval and evidence run (and show) while the
 # first is being written; the model server itself writes one answer at a time, in order.
 ANSWERING = 2
@@ -49,7 +54,7 @@ def index_summary(service: QAService) -> tuple[str, str, bool]:
         return "No index yet.", f"No index at `{where}` yet: build one below.", False
     if not stats.chunks:
         return "The index is empty.", f"The index at `{where}` is empty.", False
-    source = stats.source or "?"
+    source = stats.source or "web pages and feeds"
     lib = library_dir(service.settings)
     if Path(source) == lib.resolve():
         origin = _read_origin(lib)
@@ -70,7 +75,7 @@ def welcome_html(settings: Settings) -> str:
     return (
         '<div class="qa-welcome"><h2>Welcome: no articles yet</h2>'
         "<p>Answers come only from news articles you add, each sentence citing its passage. "
-        "Add some articles first (text, Markdown, HTML or JSON files):</p><ul>"
+        "Add some articles first (text, Markdown, HTML, PDF or JSON files):</p><ul>"
         f"<li>in a terminal: <code>qa index path/to/articles{index}</code>, then reload this "
         "page; or</li>"
         f"<li>open the <b>Index</b> tab and rebuild from a folder under <code>{root}</code>, "
@@ -132,8 +137,8 @@ def stage_uploads(files: Sequence[str], *, settings: Settings, source: str) -> P
                 (lib / rel).parent.mkdir(parents=True, exist_ok=True)
                 (lib / rel).symlink_to(file)
     batch = lib / UPLOADS / time.strftime("%Y%m%d-%H%M%S")
-    batch.mkdir(parents=True, exist_ok=True)
     for name in files:
+        batch.mkdir(parents=True, exist_ok=True)
         shutil.copy(name, batch / Path(name).name)
     (lib / _ORIGIN).write_text(origin)
     return lib
@@ -184,10 +189,18 @@ def build_app(service: QAService, settings: Settings) -> gr.Blocks:
                         rebuild_btn = gr.Button("Rebuild", variant="primary")
                     with gr.Column():
                         gr.Markdown("### Add article files\nUploaded files (.txt .md .html "
-                                    ".json .jsonl) are added to what the index already holds.")
+                                    ".pdf .json .jsonl) are added to what the index already "
+                                    "holds.")
                         uploads = gr.File(label="Article files", file_count="multiple",
                                           file_types=UPLOAD_TYPES, type="filepath", height=150)
                         add_btn = gr.Button("Add to index", variant="primary")
+                    with gr.Column():
+                        gr.Markdown(FETCH_ON if settings.ui_fetch else FETCH_OFF)
+                        url_box = gr.Textbox(label="Web page or RSS/Atom feed URL",
+                                             placeholder="https://…", elem_id="qa-url",
+                                             interactive=settings.ui_fetch)
+                        fetch_btn = gr.Button("Fetch and add", variant="primary",
+                                              interactive=settings.ui_fetch)
 
         turns = gr.State([])
         pending = gr.State("")
@@ -219,6 +232,9 @@ def build_app(service: QAService, settings: Settings) -> gr.Blocks:
                     if isinstance(item, Answer):
                         state[-1] = {**state[-1], "answer": item.to_dict()}
                         break
+                    if not item:  # text held back: nothing to show, but a chance to stop
+                        yield gr.skip(), gr.skip(), gr.skip()
+                        continue
                     streamed += item
                     yield gr.skip(), [*messages, {"role": "assistant", "content": streamed}], \
                         gr.skip()
@@ -273,24 +289,48 @@ def build_app(service: QAService, settings: Settings) -> gr.Blocks:
                 return refreshed(f"⚠ {exc}")
             return refreshed(f"Added {count}: {report.summary()}")
 
+        def add_url(text: str, progress: gr.Progress = gr.Progress(track_tqdm=True)  # noqa: B008
+                    ) -> tuple[Any, ...]:
+            if not settings.ui_fetch:  # the server would make the request: off unless asked for
+                return refreshed("⚠ Fetching URLs from the chat window is off; the server's "
+                                 "owner can turn it on with QA_UI_FETCH=1.")
+            try:
+                path, urls = split_sources([text.strip()] if text.strip() else [])
+                if path is not None or not urls:
+                    raise ConfigError("enter a web page or feed URL starting with http(s)://")
+                progress(0, desc=f"Fetching {urls[0]}")
+                report = service.ingest(urls=urls)
+            except QAError as exc:
+                return refreshed(f"⚠ {exc}")
+            lines = "".join(f"\n- {'skipped' if p.skipped else 'note'}: {p}"
+                            for p in report.problems[:20])
+            return refreshed(f"Fetched `{urls[0]}`: {report.summary()}{lines}")
+
         building = {"outputs": index_outputs, "concurrency_id": "index", "show_progress_on": status}
         rebuild_btn.click(rebuild, inputs=folder, api_name="rebuild", **building)
         folder.submit(rebuild, inputs=folder, api_visibility="private", **building)
         add_btn.click(add_files, inputs=uploads, api_name="add_files", **building)
+        fetch_btn.click(add_url, inputs=url_box, api_name="add_url", **building)
+        url_box.submit(add_url, inputs=url_box, api_visibility="private", **building)
         refresh_btn.click(refreshed, outputs=index_outputs, api_name="stats", queue=False)
         app.load(refreshed, outputs=index_outputs, queue=False, api_visibility="private")
 
         # --- API -------------------------------------------------------------------------
         def ask(question: str) -> Iterator[dict[str, Any]]:
             """Answer a question from the indexed articles. Yields the evidence first
-            (``{"event": "evidence", "snippets": [...]}``), then the checked answer: text
-            with [n] markers, citations quoting the exact sentences."""
+            (``{"event": "evidence", "snippets": [...]}``), the text so far as it is written
+            (``{"event": "text", "text": ...}``), then the checked answer (``"event":
+            "answer"``): text with [n] markers, citations quoting the exact sentences."""
             try:
+                text = ""
                 for item in service.stream(question):
                     if isinstance(item, Evidence):
                         yield api_dict(item.to_dict())
                     elif isinstance(item, Answer):
                         yield api_answer(item)
+                    elif item:
+                        text += item
+                        yield {"event": "text", "text": text}
             except QAError as exc:
                 raise gr.Error(str(exc)) from None
 
@@ -337,14 +377,57 @@ def launch(app: gr.Blocks, settings: Settings) -> str:
     return str(app.local_url)
 
 
+def _say(text: str) -> None:
+    print(f"article-qa: {text}", flush=True)
+
+
+def keep_in_sync(service: QAService, settings: Settings, stop: threading.Event, *,
+                 say: Callable[[str], None] = _say) -> threading.Thread:
+    """``QA_UI_WATCH``: a thread that keeps the index in sync with the folder it was last built
+    from (the uploads' origin folder for a library of uploads), following rebuilds from the
+    Index tab to another folder, until ``stop`` is set. ``say`` gets one line per event
+    ("watching FOLDER for changes", each update's summary)."""
+
+    def follow(source: str) -> None:
+        """Watch what the index was built from until it is built from something else."""
+        lib = library_dir(settings).resolve()
+        uploads = bool(source) and Path(source) == lib
+        watched = _read_origin(lib) if uploads else source
+        if not watched or not Path(watched).exists():
+            stop.wait(2)  # nothing to watch yet, or it is gone: look again later
+            return
+        def restage() -> IndexReport:  # uploads stay; the origin's files are linked afresh
+            return service.ingest(stage_uploads([], settings=settings, source=source))
+
+        service.watch(
+            watched, stop=stop, moved=lambda: service.built_from() != source,
+            rebuild=restage if uploads else None,
+            on_report=lambda paths, report: say(f"{len(paths)} changed in {watched}: "
+                                                f"{report.summary()}"),
+            on_error=lambda exc: say(f"could not re-index {watched}: {exc}"),
+            on_ready=lambda: say(f"watching {watched} for changes"))
+
+    def run() -> None:
+        while not stop.is_set():
+            follow(service.built_from())
+
+    thread = threading.Thread(target=run, name="qa-watch", daemon=True)
+    thread.start()
+    return thread
+
+
 def serve(settings: Settings) -> None:
     """Build the service and the app, print the URL, and serve until interrupted."""
     service = QAService(settings)
+    stop = threading.Event()
     try:
         app = build_app(service, settings)
         url = launch(app, settings)
         service.warm_up()  # models load while the page opens, not on the first question
+        if settings.ui_watch:
+            keep_in_sync(service, settings, stop)
         print(f"article-qa: the chat window is at {url} (Ctrl+C stops it)", flush=True)
         app.block_thread()
     finally:
+        stop.set()
         service.close()

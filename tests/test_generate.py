@@ -90,6 +90,7 @@ def test_a_refusal_gets_a_second_look_that_is_believed_when_supported() -> None:
     assert "65 billion" in answer.text and answer.citations[0].quote == PASSAGES[1].text
     streamed = "".join(i for i in items[:-1] if isinstance(i, str))
     assert prompts.refusal_text not in streamed  # the held-back refusal never flashed up
+    assert "" in items[:-1]  # held-back tokens still come by, so a consumer may stop there
     assert len(llm.sent) == 2
     first, retry = (m[-1]["content"] for m in llm.sent)
     assert prompts.refusal_text in first and prompts.refusal_text not in retry
@@ -105,7 +106,7 @@ def test_an_unsupported_second_look_leaves_the_refusal() -> None:
         items = _run(ScriptedLLM(prompts.refusal_text, second), "How many tanks did France send?")
         answer = items[-1]
         assert isinstance(answer, Answer) and answer.refused and answer.citations == ()
-        assert items[:-1] == [], second  # nothing streamed: the refusal is the answer
+        assert not any(items[:-1]), second  # nothing shown: the refusal is the answer
 
 
 def test_the_second_prompt_repeats_the_first_up_to_its_ending() -> None:

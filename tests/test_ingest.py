@@ -361,7 +361,7 @@ def test_binary_and_undecodable_files_are_reported_with_the_reason(tmp_path: Pat
 def test_walk_skips_hidden_and_other_types_in_sorted_order(tmp_path: Path) -> None:
     for rel in ("b/z.txt", "a.md", "b/a.htm.txt", ".hidden.txt", ".git/x.txt", "b/.cache/y.md"):
         write(tmp_path, rel, f"Headline {rel}\nBody of {rel}.\n")
-    write(tmp_path, "notes.pdf", b"%PDF-1.4 \x00")
+    write(tmp_path, "notes.docx", b"PK\x03\x04")
     write(tmp_path, "photo.png", b"\x89PNG\x00")
     articles, problems = load(tmp_path)
     assert problems == []
@@ -371,9 +371,9 @@ def test_walk_skips_hidden_and_other_types_in_sorted_order(tmp_path: Path) -> No
 def test_missing_path_and_unsupported_single_file(tmp_path: Path) -> None:
     with pytest.raises(IngestError, match="no such file or folder"):
         load(tmp_path / "nope")
-    pdf = write(tmp_path, "paper.pdf", b"%PDF")
-    with pytest.raises(IngestError, match="unsupported file type '.pdf'"):
-        load(pdf)
+    docx = write(tmp_path, "paper.docx", b"PK\x03\x04")
+    with pytest.raises(IngestError, match="unsupported file type '.docx'"):
+        load(docx)
     assert load(tmp_path) == ([], [])
 
 
