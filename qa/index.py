@@ -493,13 +493,28 @@ def _embed_and_write(
     *,
     again: bool = False,
 ) -> None:
+    """Embed ``chunks`` a group at a time; each group is written (node metadata and a Chroma
+    upsert, a fifth of an int8 build) on a writer thread while the next one is embedded.
+    Writes stay one at a time and in order, so a killed build keeps whole groups."""
     if not chunks:
         return
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     embedder = index.embedder
     desc = "re-embedding" if again else None
-    with _progress(len(chunks), "chunk", settings.progress, desc) as bar:
+    with (_progress(len(chunks), "chunk", settings.progress, desc) as bar,
+          ThreadPoolExecutor(1, thread_name_prefix="qa-write") as writer):
+
+        def write(group: list[Chunk], vectors: list[list[float]]) -> None:
+            index.write(group, vectors, hashes, counts)
+            bar.update(len(group))
+
+        pending: Future[None] | None = None
         for i in range(0, len(chunks), _GROUP):
             group = chunks[i : i + _GROUP]
             vectors = embedder.get_text_embedding_batch([c.embed_text() for c in group])
-            index.write(group, vectors, hashes, counts)
-            bar.update(len(group))
+            if pending is not None:
+                pending.result()  # re-raises the previous write's StoreError here
+            pending = writer.submit(write, group, vectors)
+        if pending is not None:
+            pending.result()
