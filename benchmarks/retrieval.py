@@ -32,10 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.build import build_index
 from qa.config import Settings
 from qa.embed import embedder_for
 from qa.eval import evaluate_retrieval, format_retrieval, load_queries
-from qa.index import ArticleIndex, build_index
+from qa.index import ArticleIndex
 from qa.retrieve import RetrievalOptions, Retriever
 
 RESULTS = Path(__file__).resolve().parent / "results"

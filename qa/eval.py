@@ -126,8 +126,9 @@ def run_ingest(settings: Settings, corpus: Path, *,
     from llama_index.core.schema import MetadataMode
 
     from qa import ingest
+    from qa.build import build_index
     from qa.embed import load_embedder, model_spec
-    from qa.index import ArticleIndex, build_index
+    from qa.index import ArticleIndex
 
     with tempfile.TemporaryDirectory(prefix="qa-eval-ingest-") as tmp:
         ours = settings.model_copy(update={"index_dir": Path(tmp) / "ours", "progress": False})

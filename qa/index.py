@@ -1,18 +1,14 @@
-"""The Chroma index (the only module that imports chromadb), and incremental builds into it.
+"""The Chroma index: the only module that imports chromadb (builds into it: ``qa.build``).
 
 Chroma itself is the record of what is indexed: every chunk carries its article's id, content
 hash and chunk count, so there is no side file to drift out of step. The collection's metadata
 records which embedder wrote its vectors (model, backend and precision, dimension): a build
 with another embedder re-embeds every article instead of mixing two kinds of vectors, and
 reading an index of another model or dimension fails with one line saying how to rebuild.
-
-Writes are upserts by deterministic chunk id, so a build killed half-way leaves a queryable
-index and the next build re-embeds only the articles whose chunks are incomplete or stale.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,13 +17,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from qa import formats, ingest, provenance, web
+from qa import ingest, provenance
 from qa.config import Settings
 from qa.embed import EmbedderInfo, describe_embedder, embedder_for, model_dir, model_spec
-from qa.errors import IngestError, NoIndexError, StoreError
-from qa.models import Article, Chunk, IndexReport, IngestProblem
+from qa.errors import NoIndexError, StoreError
+from qa.models import Chunk
 
-_GROUP = 256  # chunks embedded and written together: one Chroma upsert per group
 _PAGE = 5000  # rows per Chroma get, under its max batch size
 
 
@@ -368,153 +363,3 @@ def chunk_from_row(chunk_id: str, meta: dict[str, Any], text: str) -> Chunk:
         table_header=str(meta.get("table_header", "")),
         table_header_start=int(meta.get("table_header_start", -1)),
     )
-
-
-def _progress(total: int, unit: str, enabled: bool | None, desc: str | None = None) -> Any:
-    import sys
-
-    from tqdm import tqdm
-
-    disable = not sys.stderr.isatty() if enabled is None else not enabled
-    return tqdm(total=total, unit=unit, disable=disable, dynamic_ncols=True, smoothing=0.1,
-                desc=desc)
-
-
-def build_index(
-    path: Path | None, settings: Settings, *, index: ArticleIndex | None = None
-) -> IndexReport:
-    """Make the index mirror the articles under ``path`` and the fetched ones: embed only what
-    changed.
-
-    Fetched web pages and feed items (``qa.web.web_dir``, the index's own folder) are part of
-    every build. ``path`` None means the folder the index was last built from, if any; when
-    that folder is gone, its articles are kept as they are. Articles whose files are gone leave
-    the index, all of them when ``path`` holds none (the report then says the index is empty);
-    those of files that cannot be read stay, counted in ``IndexReport.kept``. Raises
-    ``IngestError`` when ``path`` does not exist (saying how many articles indexed from it the
-    index still holds), or when there is nothing to index and the index has nothing to remove;
-    an index never built is not created then.
-    """
-    started = time.perf_counter()
-    index = index or ArticleIndex(settings)
-    built = index.exists()
-    fetched = web.web_dir(settings)
-    keep_folder, last = False, ""  # no folder given, the last one gone: keep what came from it
-    if path is None:
-        last = index.built_from()
-        path = Path(last) if last and Path(last).exists() else None
-        keep_folder = bool(last) and path is None
-    elif not Path(path).exists():
-        raise IngestError(f"{path}: no such file or folder{_still_held(index, Path(path))}")
-    found, problems = formats.read_articles(Path(path), max_article_mb=settings.max_article_mb,
-                                            max_pdf_mb=settings.max_pdf_mb) if path else ([], [])
-    from_web, web_problems = web.read_fetched(fetched, max_article_mb=settings.max_article_mb)
-    articles = ingest.fold_duplicates([*found, *from_web])[0]
-    problems = [*problems, *web_problems]
-    if keep_folder:
-        problems.append(IngestProblem(last, "is gone; the articles indexed from it are kept as "
-                                            "they were", skipped=False))
-    state = index.article_state() if built else {}
-    if not articles and not state:
-        detail = "; ".join(str(p) for p in problems[:5]) or \
-            f"no {' '.join(sorted(formats.SUFFIXES))} files"
-        raise IngestError(f"nothing to index in {path}: {detail}" if path else
-                          "nothing to index: give a folder, a file or a web page or feed URL")
-    reembedded = index.adopt_embedder() if built else ""  # never mixes two embedders' vectors
-    if reembedded:
-        state = {}
-    opts = {"max_tokens": settings.chunk_tokens, "overlap": settings.chunk_overlap}
-    hashes = {a.id: ingest.content_hash(a, **opts) for a in articles}
-
-    changed: list[Article] = []
-    added = updated = unchanged = 0
-    for article in articles:
-        seen = state.get(article.id)
-        if seen and seen[0] == {hashes[article.id]} and seen[1] == seen[2]:
-            unchanged += 1
-            continue
-        changed.append(article)
-        if seen:
-            updated += 1
-        else:
-            added += 1
-
-    # A file that failed to read this time keeps what it had: nothing already indexed is lost.
-    failed_paths = {p.path.split("#", 1)[0] for p in problems if p.skipped}
-    current = {a.id for a in articles}
-    gone = [(aid, apath) for aid, (_h, _p, _e, apath) in state.items() if aid not in current]
-    web_prefix = fetched.name + "/"
-    removed_ids = [aid for aid, apath in gone if apath not in failed_paths
-                   and not (keep_folder and not apath.startswith(web_prefix))]
-
-    chunks = ingest.chunk_articles(changed, tokenizer=index.tokenizer, **opts)
-    counts: dict[str, int] = {}
-    for chunk in chunks:
-        counts[chunk.article_id] = counts.get(chunk.article_id, 0) + 1
-    _embed_and_write(index, chunks, hashes, counts, settings, again=bool(reembedded))
-    for article in changed:
-        index.delete_stale_chunks(article.id, counts.get(article.id, 0))
-    index.delete_articles(removed_ids)
-    index.mark_built(str(Path(path).resolve()) if path else last if keep_folder else "")
-    return IndexReport(
-        added=added,
-        updated=updated,
-        removed=len(removed_ids),
-        unchanged=unchanged,
-        chunks_embedded=len(chunks),
-        seconds=time.perf_counter() - started,
-        duplicates=sum(len(a.duplicates) for a in articles),
-        problems=tuple(problems),
-        kept=len(gone) - len(removed_ids),
-        reembedded=reembedded,
-    )
-
-
-def _still_held(index: ArticleIndex, path: Path) -> str:
-    """For a path that is gone: how many of the index's articles came from it, if any."""
-    if not index.exists():
-        return ""
-    stats = index.stats()
-    if not stats.articles or stats.source != str(path.resolve()):
-        return ""
-    clear = (f"delete its collection {index.settings.collection!r}"
-             if index.settings.chroma_url else f"delete {index.settings.index_dir}")
-    held = f"{stats.articles} article{'s' * (stats.articles != 1)}"
-    return (f"; the index at {stats.where} still holds {held} indexed from it, and answers "
-            f"from them: index another folder, or {clear} to start over")
-
-
-def _embed_and_write(
-    index: ArticleIndex,
-    chunks: list[Chunk],
-    hashes: dict[str, str],
-    counts: dict[str, int],
-    settings: Settings,
-    *,
-    again: bool = False,
-) -> None:
-    """Embed ``chunks`` a group at a time; each group is written (node metadata and a Chroma
-    upsert, a fifth of an int8 build) on a writer thread while the next one is embedded.
-    Writes stay one at a time and in order, so a killed build keeps whole groups."""
-    if not chunks:
-        return
-    from concurrent.futures import Future, ThreadPoolExecutor
-
-    embedder = index.embedder
-    desc = "re-embedding" if again else None
-    with (_progress(len(chunks), "chunk", settings.progress, desc) as bar,
-          ThreadPoolExecutor(1, thread_name_prefix="qa-write") as writer):
-
-        def write(group: list[Chunk], vectors: list[list[float]]) -> None:
-            index.write(group, vectors, hashes, counts)
-            bar.update(len(group))
-
-        pending: Future[None] | None = None
-        for i in range(0, len(chunks), _GROUP):
-            group = chunks[i : i + _GROUP]
-            vectors = embedder.get_text_embedding_batch([c.embed_text() for c in group])
-            if pending is not None:
-                pending.result()  # re-raises the previous write's StoreError here
-            pending = writer.submit(write, group, vectors)
-        if pending is not None:
-            pending.result()

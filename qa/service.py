@@ -16,11 +16,13 @@ import numpy as np
 
 from qa import evidence, web
 from qa.answer import Prompts, Turn, condense, generate, refused_answer
+from qa.build import build_index
 from qa.config import Settings
 from qa.errors import IngestError, QAError
-from qa.index import ArticleIndex, IndexStats, build_index
+from qa.index import ArticleIndex, IndexStats
 from qa.llm import LLM, make_llm
 from qa.models import Answer, Evidence, IndexReport, ScoredChunk, Snippet
+from qa.onnx_embed import OnnxEmbedding
 from qa.retrieve import RetrievalOptions, Retriever, best_similarity
 
 HistoryLike = Sequence[Turn] | Sequence[Answer] | Sequence[dict[str, Any]] | None
@@ -91,7 +93,7 @@ class QAService:
         index mirror ``path`` (a folder or file; None: the folder it was last built from) plus
         every article ever fetched. Questions are answered from the previous complete index
         until this one is done; one build runs at a time. Raises ``IngestError`` (see
-        ``qa.index.build_index``), naming the fetch problems when nothing could be indexed."""
+        ``qa.build.build_index``), naming the fetch problems when nothing could be indexed."""
         with self._building:
             fetched = web.fetch_urls(urls, self.settings) if urls else None
             index = self._index.fresh()
@@ -165,18 +167,25 @@ class QAService:
             return evidence.whole_passages(passages[: self.settings.context_k])
         retriever = self.retriever
         tokenizer = self._index.tokenizer
-        embedder = self._index.embedder
         return evidence.select(
             question,
             passages,
             plan=retriever.plan(question),
             idf=retriever.idf,
             count_tokens=lambda text: len(tokenizer.encode(text, add_special_tokens=False)),
-            embed=lambda texts: np.asarray(embedder.get_text_embedding_batch(texts)),
+            embed=self._embed_for_question,
             options=evidence.SelectionOptions(
                 budget=self.settings.evidence_budget, passages=self.settings.evidence_passages
             ),
         )
+
+    def _embed_for_question(self, texts: list[str]) -> np.ndarray:
+        """Unit vectors of texts embedded while a question waits: on the asking thread and one
+        core with the ONNX embedder, so a model writing another answer keeps the other."""
+        embedder = self._index.embedder
+        if isinstance(embedder, OnnxEmbedding):
+            return embedder.embed(texts, threads=1)
+        return np.asarray(embedder.get_text_embedding_batch(texts))
 
     def stream(
         self,

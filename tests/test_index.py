@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 from conftest import MULTIHOP, SEED, WIRE
 
+from qa.build import build_index
 from qa.embed import embedder_for
 from qa.errors import IngestError, ModelError, NoIndexError
-from qa.index import ArticleIndex, build_index
+from qa.index import ArticleIndex
 from qa.retrieve import Retriever
 from qa.service import QAService
 from qa.weights import verify_file

@@ -20,7 +20,7 @@ import pytest
 
 from qa.config import Settings
 from qa.errors import ConfigError, LLMError, ModelError
-from qa.llm import LocalLLMServer, OpenAICompatibleLLM, free_port, make_llm
+from qa.llm import LocalLLMServer, OpenAICompatibleLLM, Usage, free_port, make_llm
 from qa.weights import (
     MODEL_SHA256,
     MODEL_SIZE,
@@ -224,10 +224,13 @@ def test_local_model_streams_an_answer(
 ) -> None:
     llm, server = local
     count = [{"role": "user", "content": "Count from 1 to 5, separated by spaces."}]
-    deltas = list(llm.stream(count, max_tokens=16))  # the first request starts the server
+    *deltas, usage = list(llm.stream(count, max_tokens=16))  # the first request starts it
     assert server.is_running()
-    assert len(deltas) > 1
+    assert len(deltas) > 1 and all(isinstance(d, str) for d in deltas)
     assert "1 2 3 4 5" in "".join(deltas)
+    # the server reports no counts: the prompt is counted with the model's own vocabulary
+    assert isinstance(usage, Usage) and usage.completion_tokens == len(deltas)
+    assert usage.prompt_tokens == server.count_prompt_tokens(count) and usage.prompt_tokens > 10
 
 
 @pytest.mark.llm

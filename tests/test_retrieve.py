@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from qa.index import ArticleIndex, build_index
+from qa.build import build_index
+from qa.index import ArticleIndex
 from qa.retrieve import (
     Hop,
     RetrievalOptions,
