@@ -20,7 +20,7 @@ from qa.ingest import split_sentences
 from qa.llm import LLM, Usage
 from qa.models import Answer, Citation, Snippet
 from qa.prompts import PROMPTS_DIR, Prompt, load_prompt, prompts_hash
-from qa.words import Support, support_of
+from qa.words import Support, support_of, terms
 
 Turn = tuple[str, str]  # (question, answer) of an earlier exchange
 
@@ -272,10 +272,19 @@ def finish(
 RETRY_SUPPORT = 0.6
 
 
-def second_look(checked: CheckResult, raw: str, prompts: Prompts) -> bool:
+# ... and must be about what was asked: a true sentence from the evidence that shares little
+# with the question ("He visited Bucha" for "How many tanks did France promise?") is no answer.
+RETRY_OVERLAP = 1 / 3
+
+
+def second_look(checked: CheckResult, raw: str, prompts: Prompts, question: str) -> bool:
     """Whether an answer written without the refusal option may replace the model's refusal:
-    no decline, no unsupported sentence, and one sentence firmly held by its snippets."""
+    no decline, no unsupported sentence, one sentence firmly held by its snippets, and at
+    least ``RETRY_OVERLAP`` of the question's content words in the answer."""
     if is_refusal(raw, prompts.refusal_text):
+        return False
+    asked = terms(question)
+    if asked and len(asked & terms(raw)) < RETRY_OVERLAP * len(asked):
         return False
     cited = [s.score for s in checked.sentences if s.cited]
     return not checked.unsupported and bool(cited) and max(cited) >= RETRY_SUPPORT
@@ -349,7 +358,7 @@ def generate(
         if completion is not None and second.usage and second.usage.completion_tokens:
             completion += second.usage.completion_tokens
         checked = check(raw, snippets, standalone)
-        if second_look(checked, raw, prompts):
+        if second_look(checked, raw, prompts, standalone):
             yield raw if holding else "\n\n" + raw  # after a streamed decline, a new paragraph
             answer = finish(question, raw, snippets, prompts, standalone=standalone,
                             started=started, checked=checked)

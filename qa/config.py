@@ -111,7 +111,7 @@ class Settings(BaseSettings):
         "or the top context_k passages whole (passages).",
     )
     evidence_budget: int = Field(
-        default=250,
+        default=220,
         ge=32,
         le=4000,
         description="Most tokens of snippets (and their article headings) the LLM reads, "

@@ -101,6 +101,7 @@ def test_an_unsupported_second_look_leaves_the_refusal() -> None:
     for second in (
         "France promised Ukraine 100 tanks at Ramstein [1].",  # a figure no passage holds
         "Stoltenberg did not say anything about China [1].",
+        "Stoltenberg spoke at Ramstein Air Base in Germany on Friday [1].",  # true, but no answer
         prompts.refusal_text,
     ):
         items = _run(ScriptedLLM(prompts.refusal_text, second), "How many tanks did France send?")
