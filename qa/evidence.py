@@ -39,12 +39,21 @@ TokenCounter = Callable[[str], int]
 Embed = Callable[[list[str]], np.ndarray]  # texts -> unit-length rows
 Idf = Callable[[set[str]], dict[str, float]]
 
-# An opening that points back at the sentence before: a pronoun, a connective, a quote.
+# An opening that points back at the sentence before: a pronoun, a connective, or a quote
+# that does not say who is speaking (one with "Stoltenberg told reporters" stands alone).
 _LEANS = re.compile(
-    r"^[\"“‘']|^(?:he|she|it|they|this|that|these|those|his|her|its|their|them|him|such|"
+    r"^(?:he|she|it|they|this|that|these|those|his|her|its|their|them|him|such|"
     r"but|and|however|also|still|yet|then|there|here|the latter|the former)\b",
     re.IGNORECASE,
 )
+_QUOTE = re.compile(r"^[\"“‘']")
+_SPEAKER = re.compile(r"\b(?:said|says|told|tells|added|adds|wrote|writes|stated|asked|"
+                      r"according to|declared|announced)\b", re.IGNORECASE)
+
+
+def leans_back(text: str) -> bool:
+    """Whether a sentence needs the one before it to be understood."""
+    return bool(_LEANS.match(text)) or bool(_QUOTE.match(text)) and not _SPEAKER.search(text)
 _ROW = re.compile(r"\s*\|.*\|\s*$")
 _RULE = re.compile(r"\s*\|[\s:|-]*\|\s*$")  # a table's |---|---| line
 
@@ -234,7 +243,7 @@ def _leaning(sentences: list[_Sentence], i: int) -> list[int]:
     it in the same passage when ``i`` leans on it (repeatedly, at most two back)."""
     out: list[int] = []
     j = i
-    while len(out) < 2 and _LEANS.match(sentences[j].text):
+    while len(out) < 2 and leans_back(sentences[j].text):
         prev = _previous(sentences, j)
         if prev is None:
             break

@@ -43,6 +43,36 @@ _MONTHS = (
 ).split()
 
 
+# Past forms of common irregular verbs, which a suffix stemmer cannot bring back to their verb:
+# "Who did Stoltenberg meet?" must match "Stoltenberg met ...".
+_IRREGULAR = {
+    past: verb
+    for verb, forms in {
+        "arise": "arose arisen", "be": "was were been", "bear": "bore borne", "become":
+        "became", "begin": "began begun", "bite": "bit bitten", "blow": "blew blown", "break":
+        "broke broken", "bring": "brought", "build": "built", "buy": "bought", "catch":
+        "caught", "choose": "chose chosen", "come": "came", "deal": "dealt", "dig": "dug",
+        "draw": "drew drawn", "drive": "drove driven", "eat": "ate eaten", "fall": "fell fallen",
+        "feed": "fed", "feel": "felt", "fight": "fought", "find": "found", "flee": "fled", "fly":
+        "flew flown", "forget": "forgot forgotten", "freeze": "froze frozen", "get": "got gotten",
+        "give": "gave given", "go": "went gone", "grow": "grew grown", "hang": "hung", "have":
+        "had", "hear": "heard", "hide": "hid hidden", "hold": "held", "keep": "kept", "know":
+        "knew known", "lay": "laid", "lead": "led", "leave": "left", "lend": "lent", "lose":
+        "lost", "make": "made", "mean": "meant", "meet": "met", "pay": "paid", "ride":
+        "rode ridden", "ring": "rang rung", "rise": "rose risen", "run": "ran", "say": "said",
+        "see": "saw seen", "seek": "sought", "sell": "sold", "send": "sent", "shake":
+        "shook shaken", "shoot": "shot", "sing": "sang sung", "sink": "sank sunk", "sit": "sat",
+        "sleep": "slept", "speak": "spoke spoken", "spend": "spent", "stand": "stood", "steal":
+        "stole stolen", "strike": "struck", "swear": "swore sworn", "swim": "swam", "take":
+        "took taken", "teach": "taught", "tear": "tore torn", "tell": "told", "think":
+        "thought", "throw": "threw thrown", "understand": "understood", "wake": "woke woken",
+        "wear": "wore worn", "win": "won", "withdraw": "withdrew withdrawn", "write":
+        "wrote written",
+    }.items()
+    for past in forms.split()
+}
+
+
 @lru_cache(maxsize=1)
 def _stemmer() -> Any:
     import Stemmer
@@ -51,8 +81,8 @@ def _stemmer() -> Any:
 
 
 def stem(words: list[str]) -> list[str]:
-    """Snowball English stems of lower-case words."""
-    return list(_stemmer().stemWords(words))
+    """Snowball English stems of lower-case words, irregular past forms as their verb's."""
+    return list(_stemmer().stemWords([_IRREGULAR.get(w, w) for w in words]))
 
 
 def number_token(word: str) -> str:
