@@ -99,14 +99,15 @@ class Strings(Sequence[str]):
     """A read-only list of strings over a byte array and its offsets (memory-mapped as is)."""
 
     def __init__(self, blob: np.ndarray, offsets: np.ndarray) -> None:
-        self._blob, self._offsets = blob, offsets
+        # plain views of the (memory-mapped) arrays: slicing a np.memmap costs a subclass each
+        self._blob, self._offsets = np.asarray(blob), np.asarray(offsets)
 
     def __len__(self) -> int:
         return len(self._offsets) - 1
 
     def __getitem__(self, i: int) -> str:  # type: ignore[override]
         start, end = int(self._offsets[i]), int(self._offsets[i + 1])
-        return bytes(self._blob[start:end]).decode()
+        return self._blob[start:end].tobytes().decode()
 
 
 # --- building (in the ``qa index`` process) ----------------------------------------------------
@@ -288,6 +289,7 @@ class KeywordIndex:
         self.sources: tuple[str, ...] = tuple(meta["sources"])
         self.terms = Strings(arrays["terms"], arrays["terms_off"])
         self.ids = Strings(arrays["ids"], arrays["ids_off"])
+        self._term_ids: dict[str, int] = {}  # terms looked up so far (a question's recur)
 
     @classmethod
     def load(cls, folder: Path) -> KeywordIndex | None:
@@ -332,14 +334,19 @@ class KeywordIndex:
 
     def term_id(self, term: str) -> int:
         """The term's id, -1 when no passage holds it (by bisection of the sorted terms)."""
-        i = bisect.bisect_left(self.terms, term)
-        return i if i < len(self.terms) and self.terms[i] == term else -1
+        found = self._term_ids.get(term)
+        if found is None:
+            i = bisect.bisect_left(self.terms, term)
+            found = i if i < len(self.terms) and self.terms[i] == term else -1
+            if len(self._term_ids) < 100_000:
+                self._term_ids[term] = found
+        return found
 
     def scores(self, text: str) -> np.ndarray:
         """BM25 score of every row for ``text`` (float32, zeros when none of its terms is
         indexed); each occurrence of a term counts, summed in query order as bm25s does."""
         out = np.zeros(self.rows, dtype=np.float32)
-        data, indices, indptr = self.arrays["data"], self.arrays["indices"], self.arrays["indptr"]
+        data, indices, indptr = (np.asarray(self.arrays[k]) for k in ("data", "indices", "indptr"))
         for term in tokenize([text])[0]:
             t = self.term_id(term)
             if t >= 0:

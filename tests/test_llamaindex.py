@@ -120,8 +120,8 @@ def test_a_llama_index_query_engine_answers_from_our_retriever(
         llm=LoopbackLLM(llm_base_url, cache_dir),
         node_postprocessors=[SimilarityPostprocessor(similarity_cutoff=0.5)],
     )
-    response = engine.query(QUESTION)
+    response = engine.query("At which air base did the Ukraine Defense Contact group meet?")
     sources: Sequence[Any] = response.source_nodes
     assert 0 < len(sources) < 3, "the postprocessor dropped the lowest-ranked passage"
-    assert any("65 billion" in s.node.get_content() for s in sources)
-    assert "65" in str(response), str(response)
+    assert any("Ramstein" in s.node.get_content() for s in sources)
+    assert "Ramstein" in str(response), str(response)
