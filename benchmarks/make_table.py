@@ -299,10 +299,11 @@ def scale_section(rep: dict | None, parent: dict | None, ours: dict | None) -> l
               "| figure | per 100k chunks | at 1M chunks |", "|---|---:|---:|", *slopes, ""]
     if parent and ours:
         keys = [k for k, _m in METRICS]
-        lines += ["Retrieval on the dev questions (`qa eval retrieval`, the same ONNX int8 "
-                  "vectors), before (the parent commit: every vector and chunk in memory, "
-                  "BM25 rebuilt at start) and after (keyword index on disk, vector search by "
-                  "Chroma):", "",
+        lines += ["Retrieval on the dev questions (`qa eval retrieval`, one index of the 609 "
+                  "articles, ONNX int8 vectors), before (main's code at the merge: every vector "
+                  "and chunk read into memory, BM25 rebuilt at start) and after (keyword index "
+                  "memory-mapped, vector search by Chroma or exactly over a small scope's "
+                  "kept vectors):", "",
                   "| retriever | " + " | ".join(m for _k, m in METRICS) + " | p50 ms | p95 ms |",
                   "|---|" + "---:|" * (len(METRICS) + 2)]
         for name, r in (("before", parent), ("after", ours)):
@@ -311,6 +312,23 @@ def scale_section(rep: dict | None, parent: dict | None, ours: dict | None) -> l
         lines.append("| after − before | " + " | ".join(f"{ours[k] - parent[k]:+.4f}"
                                                       for k in keys) + " | | |")
         lines.append("")
+    return lines
+
+
+def start_section(rep: dict | None) -> list[str]:
+    """A fresh process's start to its first retrieval on the 609-article index, before/after."""
+    if not rep:
+        return []
+    lines = ["### Start on the 609-article index", "",
+             f"A fresh Python process on `{rep['index']}` ({rep['chunks']:,} passages, "
+             "embedded Chroma): seconds from its start (interpreter included) to the end of its "
+             "first `QAService.retrieve`, and its resident memory then. One row per run; load "
+             "is the 1-minute load average (2 cores) just before it.", "",
+             "| code | first retrieval s | RSS MB | load |", "|---|---:|---:|---:|"]
+    for run in rep["runs"]:
+        lines.append(f"| {run['code']} | {run['first_retrieval_s']:.1f} | "
+                     f"{run['rss_mb']:.0f} | {run['load']:.2f} |")
+    lines.append("")
     return lines
 
 
@@ -368,6 +386,8 @@ def main() -> None:
                                                               "parity-ours"))
     lines += scale_section(*(json.loads(f.read_text()) if f.is_file() else None
                              for f in (scale, before, after)))
+    start = RESULTS / "start-609.json"
+    lines += start_section(json.loads(start.read_text()) if start.is_file() else None)
     vectors = RESULTS / "vector-search.json"
     lines += vector_search_section(json.loads(vectors.read_text()) if vectors.is_file() else None)
     lines += [
