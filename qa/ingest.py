@@ -175,8 +175,9 @@ def load_tokenizer(model_dir: Path) -> Tokenizer:
 def content_hash(article: Article, *, max_tokens: int, overlap: int) -> str:
     """Changes when the article or the chunker does, so only those articles are re-embedded."""
     key = [CHUNKER_VERSION, max_tokens, overlap, article.title, article.body, article.source,
-           article.author, article.published_at, article.url, article.path, article.duplicates,
-           article.also_in]
+           article.author, article.published_at, article.url, article.path, article.duplicates]
+    if article.also_in:  # appended only when present: indexes made before it stay unchanged
+        key.append(article.also_in)
     return hashlib.sha256(json.dumps(key, ensure_ascii=False).encode()).hexdigest()
 
 

@@ -145,3 +145,28 @@ def test_a_pdf_and_the_web_page_it_was_printed_from_give_the_same_evidence(
         picked[kind] = holding[0]
     assert picked["pdf"] == picked["html"]
     assert FACT in picked["pdf"]
+
+
+@pytest.mark.llm
+def test_a_pdf_and_the_web_page_it_was_printed_from_answer_citing_the_same_sentence(
+    tmp_path: Path, printed: dict[str, Any], make_settings: Any, embedder: Any,
+    llm_base_url: str
+) -> None:
+    """Asked of the PDF copy and of the HTML copy, the answer cites the same sentence."""
+    question = "How much will the Vestby harbour dredging cost?"
+    cited = {}
+    for kind in ("html", "pdf"):
+        folder = tmp_path / kind
+        folder.mkdir()
+        if kind == "html":
+            (folder / "harbour.html").write_text(article_html())
+        else:
+            (folder / "harbour.pdf").write_bytes(printed["article"].read_bytes())
+        service = QAService(make_settings(index_dir=tmp_path / f"index-{kind}",
+                                          llm_base_url=llm_base_url), embedder=embedder)
+        service.ingest(folder)
+        answer = service.ask(question)
+        assert not answer.refused and "48 million" in answer.text, (kind, answer.text)
+        cited[kind] = sorted(" ".join(c.quote.split()) for c in answer.citations)
+    assert cited["pdf"] == cited["html"]
+    assert any(FACT in quote for quote in cited["pdf"])
