@@ -46,7 +46,8 @@ def main() -> None:
     local = "the packaged Qwen2.5-Coder-1.5B (Q4_K_M)"
     llm = settings.llm_model if settings.llm_base_url else local
     record = {"report": report, "queries_file": args.queries.name, "limit": args.limit,
-              "llm": llm, "date": time.strftime("%Y-%m-%d")}
+              "llm": llm, "evidence_budget": settings.evidence_budget,
+              "date": time.strftime("%Y-%m-%d")}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=1) + "\n")
 

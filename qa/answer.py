@@ -254,6 +254,7 @@ def finish(
                 highlights=tuple(spans),
                 header=snippet.header,
                 header_start=snippet.header_start,
+                also_in=c.also_in,
             )
         )
     return Answer(

@@ -16,6 +16,7 @@ saved before the collection's stamp names it, so a stamp never names a missing b
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +163,29 @@ def _keyword_build(index: ArticleIndex, before: StoreState | None, touched: set[
     keyword.save(arrays, meta, root, stamp)
     keyword.prune(root, keep={stamp, before.key if before else ""})
     return stamp, int(meta["articles"])
+
+
+def files_gone(index: ArticleIndex, paths: Iterable[str]) -> set[str]:
+    """Of the given article paths (``Chunk.path``), those whose files were deleted since the
+    index was built: fetched ones missing from the index's web folder, the others missing from
+    the folder the index was last built from. When that folder (or file) is gone as a whole,
+    nothing is reported, as a build then keeps its articles too (an unmounted drive, a moved
+    folder). A few ``stat`` calls; raises nothing."""
+    fetched = web.web_dir(index.settings)
+    last = index.built_from()
+    root = Path(last) if last else None
+    gone: set[str] = set()
+    for path in set(paths):
+        file = path.split("#", 1)[0]  # a JSON file's records are "<file>#<n>"
+        if file.startswith(fetched.name + "/"):
+            where = fetched.parent / file
+        elif root is not None and root.is_dir():
+            where = root / file
+        else:  # a single file indexed is the root itself; or no folder to look in
+            continue
+        if not where.exists():
+            gone.add(path)
+    return gone
 
 
 def _still_held(index: ArticleIndex, path: Path) -> str:

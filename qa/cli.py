@@ -18,6 +18,7 @@ import click
 from qa.config import Settings
 from qa.errors import NoIndexError, QAError
 from qa.models import Answer, Evidence, IndexReport
+from qa.render import files_gone_note
 from qa.service import QAService, split_sources
 
 INDEX_HELP = "Index folder (default: indexes/default, or QA_INDEX_DIR)."
@@ -173,12 +174,16 @@ def format_answer(result: Answer) -> str:
         lines.append("")
         lines.append("Sources:")
         for c in result.citations:
-            meta = ", ".join(x for x in (c.source, c.published_at[:10], c.url or c.path) if x)
+            also = f"also ran in {', '.join(c.also_in)}" if c.also_in else ""
+            meta = ", ".join(x for x in (c.source, also, c.published_at[:10], c.url or c.path)
+                             if x)
             lines.append(f"[{c.number}] {c.title} ({meta})")
             quote = " ".join(c.quote.split())
             if c.header:
                 lines.append(f"    {c.header}")
             lines.append(f'    "{quote[:300]}{"…" if len(quote) > 300 else ""}"')
+    if result.files_gone:
+        lines.extend(["", files_gone_note(result.files_gone)])
     return "\n".join(lines)
 
 

@@ -425,6 +425,7 @@ def _chunk_metadata(chunk: Chunk, content_hash: str, n_chunks: int) -> dict[str,
         "path": chunk.path,
         "table_header": chunk.table_header,
         "table_header_start": chunk.table_header_start,
+        "also_in": "; ".join(chunk.also_in),
     }
 
 
@@ -444,4 +445,5 @@ def chunk_from_row(chunk_id: str, meta: dict[str, Any], text: str) -> Chunk:
         path=str(meta.get("path", "")),
         table_header=str(meta.get("table_header", "")),
         table_header_start=int(meta.get("table_header_start", -1)),
+        also_in=tuple(o for o in str(meta.get("also_in", "")).split("; ") if o),
     )

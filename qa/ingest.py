@@ -66,8 +66,8 @@ def fold_duplicates(
     are in the longer one and it has at least half as many: an outlet's edit of a few words,
     a sentence added or the story trimmed still folds, an article quoting a paragraph of
     another does not. Per group of copies the fullest (most shingles; then the smallest id) is
-    kept, with ``duplicates`` naming the others. Returns the kept articles in input order and
-    how many were folded away.
+    kept, with ``duplicates`` naming the others and ``also_in`` their outlets. Returns the
+    kept articles in input order and how many were folded away.
     """
     words = [_WORD.findall(a.body.lower()) for a in articles]
     vocab = {w: n for n, w in enumerate(dict.fromkeys(itertools.chain.from_iterable(words)), 1)}
@@ -112,7 +112,9 @@ def fold_duplicates(
         first = min(members, key=lambda i: (-len(sets[i]), articles[i].id))
         dups = {d for i in members if i != first for d in (articles[i].id, *articles[i].duplicates)}
         art = articles[first]
-        kept[first] = dataclasses.replace(art, duplicates=tuple(sorted(dups.union(art.duplicates))))
+        outlets = {o for i in members for o in (articles[i].source, *articles[i].also_in) if o}
+        kept[first] = dataclasses.replace(art, duplicates=tuple(sorted(dups.union(art.duplicates))),
+                                          also_in=tuple(sorted(outlets - {art.source})))
     return [kept[i] for i in sorted(kept)], len(articles) - len(kept)
 
 
@@ -174,6 +176,8 @@ def content_hash(article: Article, *, max_tokens: int, overlap: int) -> str:
     """Changes when the article or the chunker does, so only those articles are re-embedded."""
     key = [CHUNKER_VERSION, max_tokens, overlap, article.title, article.body, article.source,
            article.author, article.published_at, article.url, article.path, article.duplicates]
+    if article.also_in:  # appended only when present: indexes made before it stay unchanged
+        key.append(article.also_in)
     return hashlib.sha256(json.dumps(key, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -225,7 +229,8 @@ def chunk_articles(
             result[i] = [Chunk(id=f"{art.id}:{n:04d}", article_id=art.id, index=n,
                                text=art.body[a:b], start=a, end=b, title=titles[i],
                                source=art.source, published_at=art.published_at, url=art.url,
-                               path=art.path, **_continued_table(art.body, tables[i], a))
+                               path=art.path, also_in=art.also_in,
+                               **_continued_table(art.body, tables[i], a))
                          for n, (a, b) in enumerate(spans)]
         check = [(i, c) for i in todo for c in result[i] if not exact  # else only cuts in words
                  or not (_space_at(articles[i].body, c.start - 1)

@@ -19,6 +19,7 @@ class Article:
     published_at: str = ""  # ISO 8601 when it could be parsed, else the raw string
     url: str = ""
     duplicates: tuple[str, ...] = ()  # ids of near-identical articles folded into this one
+    also_in: tuple[str, ...] = ()  # the outlets of those copies (other than ``source``)
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Chunk:
     # text at ``Article.body[table_header_start:]``), so its rows keep their column names.
     table_header: str = ""
     table_header_start: int = -1
+    also_in: tuple[str, ...] = ()  # other outlets that ran this story (folded copies)
 
     def embed_text(self) -> str:
         """What the embedder and BM25 see: the headline line, the table header row a
@@ -96,6 +98,8 @@ class Evidence:
     ``mode`` is ``"snippets"`` (picked sentences) or ``"passages"`` (whole passages);
     ``seconds`` is the time from the question to this event (retrieval plus selection).
     An empty ``snippets`` means the answer is a refusal made without the model.
+    ``files_gone`` are the paths of retrieved articles left out because their files were
+    deleted since the index was built.
     """
 
     question: str
@@ -103,6 +107,7 @@ class Evidence:
     snippets: tuple[Snippet, ...]
     seconds: float
     mode: str = "snippets"
+    files_gone: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form (the ``/ask`` endpoint's first event)."""
@@ -133,6 +138,7 @@ class Citation:
     highlights: tuple[tuple[int, int], ...] = ()  # spans of cited text inside ``passage``
     header: str = ""
     header_start: int = -1
+    also_in: tuple[str, ...] = ()  # other outlets that ran this story (folded copies)
 
 
 @dataclass(frozen=True)
@@ -159,6 +165,8 @@ class Answer:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     evidence_mode: str = "snippets"
+    # retrieved articles left out: their files were deleted since the index was built
+    files_gone: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form, as ``qa ask --json`` and the UI API return it."""

@@ -67,10 +67,25 @@ document.addEventListener("click", (event) => {
 </script>"""
 
 
+def files_gone_note(paths: Sequence[str]) -> str:
+    """One plain line saying which retrieved articles were left out because their files were
+    deleted since the index was built ("" for none), and how to bring the index up to date."""
+    if not paths:
+        return ""
+    names = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+    return (f"Left out {len(paths)} article{'s' * (len(paths) != 1)} whose file"
+            f"{'s were' if len(paths) != 1 else ' was'} deleted since the index was built "
+            f"({names}); `qa index` brings the index up to date.")
+
+
 def render_answer(answer: dict[str, Any], turn: int) -> str:
-    """Chat markdown for a finished answer: [n] become links, unsupported sentences marked."""
+    """Chat markdown for a finished answer: [n] become links, unsupported sentences marked,
+    a note when deleted files' articles were left out."""
+    note = files_gone_note(answer.get("files_gone") or ())
+    note = f'\n\n<small class="qa-gone">{html.escape(note)}</small>' if note else ""
     if answer["refused"]:
-        return f'<div class="qa-refusal"><b>No answer.</b> {html.escape(answer["text"])}</div>'
+        return (f'<div class="qa-refusal"><b>No answer.</b> {html.escape(answer["text"])}'
+                f"</div>{note}")
     text = answer["text"]
     for sentence in answer["unsupported"]:
         text = text.replace(
@@ -88,7 +103,7 @@ def render_answer(answer: dict[str, Any], turn: int) -> str:
     text = _MARKERS.sub(link, text)
     if answer["unsupported"]:
         text += "\n\n<small>⚠ Underlined sentences are not supported by what they cite.</small>"
-    return text
+    return text + note
 
 
 def _highlighted(text: str, spans: Sequence[Sequence[int]]) -> str:
@@ -112,8 +127,9 @@ def _source_card(c: dict[str, Any], turn: int) -> str:
     title = html.escape(c["title"] or c["path"] or "Untitled")
     if c["url"].startswith(("http://", "https://")):
         title = f'<a href="{html.escape(c["url"])}" target="_blank" rel="noopener">{title}</a>'
-    meta = " · ".join(html.escape(x) for x in (c["source"], c["published_at"][:10], c["path"])
-                      if x)
+    also = f"also ran in {', '.join(c['also_in'])}" if c.get("also_in") else ""
+    meta = " · ".join(html.escape(x) for x in (c["source"], also, c["published_at"][:10],
+                                                c["path"]) if x)
     text = c.get("passage") or c["quote"]
     return (f'<article class="qa-src" id="src-{turn}-{c["number"]}">'
             f'<span class="qa-num">[{c["number"]}]</span><div class="qa-body">'
@@ -132,7 +148,8 @@ def snippet_card(snippet: Snippet) -> dict[str, Any]:
                       snippet.header_start - c.start + len(snippet.header)))
     return {"number": snippet.number, "title": c.title, "source": c.source,
             "published_at": c.published_at, "url": c.url, "path": c.path,
-            "quote": snippet.text, "passage": c.text, "highlights": spans}
+            "quote": snippet.text, "passage": c.text, "highlights": spans,
+            "also_in": c.also_in}
 
 
 def reading_status(evidence: Evidence) -> str:

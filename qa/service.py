@@ -16,7 +16,7 @@ import numpy as np
 
 from qa import evidence, web
 from qa.answer import Prompts, Turn, condense, generate, refused_answer
-from qa.build import build_index
+from qa.build import build_index, files_gone
 from qa.config import Settings
 from qa.errors import IngestError, QAError, StoreError
 from qa.index import ArticleIndex, IndexStats
@@ -228,10 +228,14 @@ class QAService:
         question = question.strip()
         mode = evidence or self.settings.evidence
 
+        gone: tuple[str, ...] = ()
+
         def nothing(standalone: str) -> Iterator[Evidence | Answer]:
             seconds = time.perf_counter() - started
-            yield Evidence(question, standalone, (), seconds, mode)
-            yield refused_answer(question, self.prompts, standalone=standalone, started=started)
+            yield Evidence(question, standalone, (), seconds, mode, gone)
+            refusal = refused_answer(question, self.prompts, standalone=standalone,
+                                     started=started)
+            yield dataclasses.replace(refusal, files_gone=gone)
 
         if not question:
             yield from nothing(question)
@@ -239,6 +243,10 @@ class QAService:
         turns = normalise_history(history)
         standalone = condense(question, turns, self.llm, self.prompts) if turns else question
         passages = self.retrieve(standalone)
+        # Deleted files are not read from behind the user's back; the answer says they were
+        # left out, and `qa index` removes them for good.
+        gone = tuple(sorted(files_gone(self._index, (p.chunk.path for p in passages))))
+        passages = [p for p in passages if p.chunk.path not in gone]
         if not passages or best_similarity(passages) < self.settings.min_similarity:
             yield from nothing(standalone)
             return
@@ -247,8 +255,8 @@ class QAService:
             yield from nothing(standalone)
             return
         seconds = time.perf_counter() - started
-        yield Evidence(question, standalone, snippets, seconds, mode)
-        yield from generate(
+        yield Evidence(question, standalone, snippets, seconds, mode, gone)
+        for item in generate(
             question,
             snippets,
             self.llm,
@@ -259,7 +267,8 @@ class QAService:
             instructions=instructions,
             evidence_seconds=seconds,
             mode=mode,
-        )
+        ):
+            yield dataclasses.replace(item, files_gone=gone) if isinstance(item, Answer) else item
 
     def ask(
         self,

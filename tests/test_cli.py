@@ -99,6 +99,26 @@ def test_an_emptied_folder_is_mirrored_and_asking_says_the_index_is_empty(  # ty
         info.output
 
 
+def test_a_deleted_file_is_not_answered_from_and_the_answer_says_so(  # type: ignore[no-untyped-def]
+    run, seed_folder: Path, tmp_path: Path
+) -> None:
+    (seed_folder / "a.txt").write_text("Bridge approved\nThe council voted for a bridge.\n")
+    assert "added 2" in run("index", str(seed_folder)).output
+    seed = next(seed_folder.glob("nato*"))
+    seed.rename(tmp_path / seed.name)  # deleted behind the index's back, not re-indexed
+    question = "Who did Stoltenberg meet in Kyiv?"
+    data = json.loads(run("ask", question, "--json").output)
+    assert data["files_gone"] == [seed.name]
+    assert data["refused"] is True and data["citations"] == [], "nothing read from the file"
+    shown = run("ask", question).output
+    assert f"Left out 1 article whose file was deleted since the index was built ({seed.name})" \
+        in shown and "`qa index`" in shown
+    # put back, it is retrieved and read again
+    (tmp_path / seed.name).rename(seed)
+    assert json.loads(run("ask", "What is the boiling point of water?", "--json").output)[
+        "files_gone"] == []
+
+
 def test_records_indexed_without_a_field_are_listed_as_indexed(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     feed = tmp_path / "feed.json"
     feed.write_text(json.dumps([

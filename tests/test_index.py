@@ -81,6 +81,8 @@ def test_two_outlets_copies_of_a_wire_story_take_one_slot_of_the_top_k(
     hits = Retriever(index).retrieve("How many rescuers are searching for the hikers missing "
                                      "in the Dolomites?", top_k=3)
     assert {h.chunk.article_id for h in hits} & {"agency.txt", "daily.txt"} == {"daily.txt"}
+    # which outlets ran the story is kept with the passages, and shown with a citation
+    assert {h.chunk.also_in for h in hits if h.chunk.article_id == "daily.txt"} == {("Wire",)}
 
 
 def test_moving_the_folder_keeps_the_index(

@@ -433,8 +433,8 @@ def test_lightly_edited_wire_copy_is_folded_keeping_the_fuller_text() -> None:
                                     Article(id="daily.txt", title="Three hikers missing",
                                             body=edited, path="daily.txt", source="The Daily")])
     assert folded == 1
-    assert [(a.id, a.source, a.duplicates) for a in kept] == [
-        ("daily.txt", "The Daily", ("agency.txt",))]  # the copy with the added sentence
+    assert [(a.id, a.source, a.duplicates, a.also_in) for a in kept] == [
+        ("daily.txt", "The Daily", ("agency.txt",), ("Wire Agency",))]  # the fuller copy kept
 
 
 def test_fold_needs_90_percent_of_the_shorter_text_in_one_at_least_half_as_long() -> None:

@@ -123,13 +123,10 @@ def test_a_scan_is_reported_in_one_line_and_nothing_else_is_lost(
     assert report.added == 1 and IngestProblem("scan.pdf", NO_TEXT) in report.problems
 
 
-def test_a_pdf_and_the_web_page_it_was_printed_from_give_the_same_evidence(
-    tmp_path: Path, printed: dict[str, Any], make_settings: Any, embedder: Any
-) -> None:
-    """The same question over a PDF copy and over the HTML copy of one article picks the same
-    sentence as evidence (the text the answer's citation quotes)."""
-    question = "How much will the Vestby harbour dredging cost, and when will it finish?"
-    picked = {}
+def indexed_copies(tmp_path: Path, printed: dict[str, Any], make_settings: Any, embedder: Any,
+                   **settings: Any) -> dict[str, QAService]:
+    """One service over the HTML copy of the article and one over the PDF Chromium printed."""
+    services = {}
     for kind in ("html", "pdf"):
         folder = tmp_path / kind
         folder.mkdir()
@@ -137,11 +134,41 @@ def test_a_pdf_and_the_web_page_it_was_printed_from_give_the_same_evidence(
             (folder / "harbour.html").write_text(article_html())
         else:
             (folder / "harbour.pdf").write_bytes(printed["article"].read_bytes())
-        service = QAService(make_settings(index_dir=tmp_path / f"index-{kind}"), embedder=embedder)
-        service.ingest(folder)
+        services[kind] = QAService(make_settings(index_dir=tmp_path / f"index-{kind}", **settings),
+                                   embedder=embedder)
+        services[kind].ingest(folder)
+    return services
+
+
+def test_a_pdf_and_the_web_page_it_was_printed_from_give_the_same_evidence(
+    tmp_path: Path, printed: dict[str, Any], make_settings: Any, embedder: Any
+) -> None:
+    """The same question over a PDF copy and over the HTML copy of one article picks the same
+    sentence as evidence (the text the answer's citation quotes)."""
+    question = "How much will the Vestby harbour dredging cost, and when will it finish?"
+    picked = {}
+    for kind, service in indexed_copies(tmp_path, printed, make_settings, embedder).items():
         snippets = service.select_evidence(question, service.retrieve(question))
         holding = [" ".join(s.text.split()) for s in snippets if "48 million" in s.text]
         assert holding, f"{kind}: no snippet holds the fact: {[s.text for s in snippets]}"
         picked[kind] = holding[0]
     assert picked["pdf"] == picked["html"]
     assert FACT in picked["pdf"]
+
+
+@pytest.mark.llm
+def test_a_pdf_and_the_web_page_it_was_printed_from_answer_citing_the_same_sentence(
+    tmp_path: Path, printed: dict[str, Any], make_settings: Any, embedder: Any,
+    llm_base_url: str
+) -> None:
+    """Asked of the PDF copy and of the HTML copy, the answer cites the same sentence."""
+    question = "How much will the Vestby harbour dredging cost?"
+    cited = {}
+    services = indexed_copies(tmp_path, printed, make_settings, embedder,
+                              llm_base_url=llm_base_url)
+    for kind, service in services.items():
+        answer = service.ask(question)
+        assert not answer.refused and "48 million" in answer.text, (kind, answer.text)
+        cited[kind] = sorted(" ".join(c.quote.split()) for c in answer.citations)
+    assert cited["pdf"] == cited["html"]
+    assert any(FACT in quote for quote in cited["pdf"])

@@ -136,6 +136,19 @@ def test_source_panel_escapes_highlights_and_anchors() -> None:
     assert "NATO &lt;b&gt;news&lt;/b&gt;" in panel and "javascript:" not in panel
     assert "VOA · 2023-04-21 · a.txt" in panel
     assert "He liked cake." in panel  # listed as unsupported
+    citation = {**answer_dict()["citations"][0], "also_in": ["AP", "Reuters <x>"]}
+    folded = render_sources([{"question": "Where?", "answer": answer_dict(citations=[citation])}])
+    assert "VOA · also ran in AP, Reuters &lt;x&gt; · 2023-04-21 · a.txt" in folded
+
+
+def test_an_answer_says_which_deleted_files_it_left_out() -> None:
+    shown = render_answer(answer_dict(files_gone=["old.txt", "b <i>.txt"]), turn=1)
+    assert ("Left out 2 articles whose files were deleted since the index was built "
+            "(old.txt, b &lt;i&gt;.txt)") in shown
+    refused = render_answer(answer_dict(refused=True, text="Not here.", citations=[],
+                                        files_gone=["old.txt"]), turn=1)
+    assert "Left out 1 article whose file was deleted" in refused
+    assert "Left out" not in render_answer(answer_dict(), turn=1)
 
 
 def test_index_summary_tells_no_index_from_an_empty_one(tmp_path: Path) -> None:
