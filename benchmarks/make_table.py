@@ -250,6 +250,124 @@ def latency_section(rep: dict | None) -> list[str]:
     return lines
 
 
+def scale_section(rep: dict | None, parent: dict | None, ours: dict | None) -> list[str]:
+    """The cost curve of ``benchmarks/scale.py``, its slopes, and retrieval before/after."""
+    if not rep:
+        return []
+    from scale import PROJECT_TO, fit, with_projection
+
+    entries = with_projection(rep["sizes"])
+    lines = ["## Scale", "",
+             "`benchmarks/scale.py`: indexes of 1×, 10×, 30×… the MultiHop-RAG corpus (the real "
+             "articles plus synthetic ones, each made of sentences of different real articles), "
+             "each built from scratch; then a fresh process, embedded Chroma or against `chroma "
+             "run` on the same folder, times its start to its first retrieval, reads its "
+             "resident memory, and retrieves dev questions one at a time. Vectors above the "
+             "computed sizes are synthetic (the real chunks' own vectors, and real vectors plus "
+             "noise for the rest), and their build time counts the embedding at the 1× rate. "
+             "Load is the 1-minute load average during the probe (2 cores).", "",
+             "| size | chunks | vectors | on disk (keyword) MB | qa index s | first retrieval "
+             "s, embedded / server | app RSS MB at first retrieval, embedded / server | RSS MB "
+             "after the questions, embedded / server app / server | p50 / p95 ms, "
+             "embedded | p50 / p95 ms, server | load |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for e in entries:
+        em, sv = e["embedded"], e["server"]
+        vectors = "computed" if e["vectors"] == "computed" else "synthetic"
+        lines.append(
+            f"| {e['size']}× | {e['chunks']:,} | {vectors} | {e['disk_mb']:.0f} "
+            f"({e['keyword_mb']:.0f}) | {e['index_s']:.0f} | {em['first_retrieval_s']:.1f} / "
+            f"{sv['first_retrieval_s']:.1f} | {em['first_rss_mb']:.0f} / "
+            f"{sv['first_rss_mb']:.0f} | "
+            f"{em['rss_mb']:.0f} / {sv['rss_mb']:.0f} / "
+            f"{sv['server_rss_mb']:.0f} | {em['p50_ms']:.0f} / {em['p95_ms']:.0f} | "
+            f"{sv['p50_ms']:.0f} / {sv['p95_ms']:.0f} | {em['load']:.2f} |")
+    xs = [float(e["chunks"]) for e in entries]
+    slopes = []
+    for label, mode, key, unit in [
+            ("start to first retrieval, embedded", "embedded", "first_retrieval_s", "s"),
+            ("start to first retrieval, server", "server", "first_retrieval_s", "s"),
+            ("app memory at first retrieval, embedded", "embedded", "first_rss_mb", "MB"),
+            ("app memory at first retrieval, server", "server", "first_rss_mb", "MB"),
+            ("Chroma server memory", "server", "server_rss_mb", "MB"),
+            ("retrieval p50, embedded", "embedded", "p50_ms", "ms"),
+            ("retrieval p50, server", "server", "p50_ms", "ms"),
+            ("index on disk", "", "disk_mb", "MB"), ("qa index", "", "index_s", "s")]:
+        ys = [float((e[mode] if mode else e)[key]) for e in entries]
+        a, b = fit(xs, ys)
+        slopes.append(f"| {label} | {b * 1e5:+.2f} {unit} | {a + b * PROJECT_TO:,.1f} {unit} |")
+    lines += ["", "![cost against corpus size](scale.png)", "",
+              "Measured slope per 100,000 chunks (least squares over the sizes above) and the "
+              "straight line's value at 1,000,000 chunks:", "",
+              "| figure | per 100k chunks | at 1M chunks |", "|---|---:|---:|", *slopes, ""]
+    if parent and ours:
+        keys = [k for k, _m in METRICS]
+        lines += ["Retrieval on the dev questions (`qa eval retrieval`, one index of the 609 "
+                  "articles, ONNX int8 vectors), before (main's code at the merge: every vector "
+                  "and chunk read into memory, BM25 rebuilt at start) and after (keyword index "
+                  "memory-mapped, vector search by Chroma or exactly over a small scope's "
+                  "kept vectors):", "",
+                  "| retriever | " + " | ".join(m for _k, m in METRICS) + " | p50 ms | p95 ms |",
+                  "|---|" + "---:|" * (len(METRICS) + 2)]
+        for name, r in (("before", parent), ("after", ours)):
+            lines.append(f"| {name} | " + " | ".join(_num(r[k]) for k in keys)
+                         + f" | {r['latency_ms']['p50']:.1f} | {r['latency_ms']['p95']:.1f} |")
+        lines.append("| after − before | " + " | ".join(f"{ours[k] - parent[k]:+.4f}"
+                                                      for k in keys) + " | | |")
+        lines.append("")
+    return lines
+
+
+def start_section(rep: dict | None) -> list[str]:
+    """A fresh process's start to its first retrieval on the 609-article index, before/after."""
+    if not rep:
+        return []
+    lines = ["### Start on the 609-article index", "",
+             f"A fresh Python process on `{rep['index']}` ({rep['chunks']:,} passages, "
+             "embedded Chroma): seconds from its start (interpreter included) to the end of its "
+             "first `QAService.retrieve`, and its resident memory then. One row per run; load "
+             "is the 1-minute load average (2 cores) just before it.", "",
+             "| code | first retrieval s | RSS MB | load |", "|---|---:|---:|---:|"]
+    for run in rep["runs"]:
+        lines.append(f"| {run['code']} | {run['first_retrieval_s']:.1f} | "
+                     f"{run['rss_mb']:.0f} | {run['load']:.2f} |")
+    lines.append("")
+    return lines
+
+
+def vector_search_section(rep: dict | None) -> list[str]:
+    """``benchmarks/vector_search.py``: exact against HNSW search by scope size."""
+    if not rep:
+        return []
+    lines = ["### Vector search: exact or HNSW", "",
+             f"`benchmarks/vector_search.py` on the 1× index ({rep['chunks']:,} passages): each "
+             "scope a hop searches (the whole index, one outlet's passages), top 100 by the "
+             "question's embedding, exactly (the scope's stored vectors fetched from the store "
+             "for every question, or kept after the first: `qa.vectors.CACHE_MAX`) or by "
+             "Chroma's HNSW index (filtered by outlet); median ms over the questions, and the "
+             "share of "
+             "the exact top 100 that HNSW finds. Scopes of at most "
+             f"{rep['exact_max']:,} passages are searched exactly by default "
+             "(`QA_EXACT_SEARCH_MAX`).", "",
+             "| scope | passages | exact ms, fetched | exact ms, kept | HNSW ms | "
+             "HNSW recall@100 |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for s in sorted(rep["scopes"], key=lambda s: -s["size"]):
+        lines.append(f"| {s['scope']} | {s['size']:,} | {s['exact_ms']:.1f} | "
+                     f"{s.get('cached_ms', float('nan')):.1f} | {s['hnsw_ms']:.1f} | "
+                     f"{s['hnsw_recall']:.3f} |")
+    lines += ["", "Dev retrieval with each choice:", "",
+              "| vector search | " + " | ".join(m for _k, m in METRICS) + " | p50 ms |",
+              "|---|" + "---:|" * (len(METRICS) + 1)]
+    names = {"hnsw": "HNSW for every scope", "default": "exact up to the limit, else HNSW",
+             "exact": "exact for every scope"}
+    for key, r in rep["quality"].items():
+        lines.append(f"| {names.get(key, key)} | " + " | ".join(_num(r[k]) for k, _m in METRICS)
+                     + f" | {r['latency_ms']['p50']:.1f} |")
+    lines.append("")
+    return lines
+
+
 def main() -> None:
     answers = RESULTS / "answers.json"
     latency = RESULTS / "latency.json"
@@ -267,6 +385,14 @@ def main() -> None:
     lines += evidence_section(json.loads(evidence.read_text()) if evidence.is_file() else None)
     lines += answers_section(json.loads(answers.read_text()) if answers.is_file() else None)
     lines += latency_section(json.loads(latency.read_text()) if latency.is_file() else None)
+    scale, before, after = (RESULTS / f"{n}.json" for n in ("scale", "parity-parent",
+                                                              "parity-ours"))
+    lines += scale_section(*(json.loads(f.read_text()) if f.is_file() else None
+                             for f in (scale, before, after)))
+    start = RESULTS / "start-609.json"
+    lines += start_section(json.loads(start.read_text()) if start.is_file() else None)
+    vectors = RESULTS / "vector-search.json"
+    lines += vector_search_section(json.loads(vectors.read_text()) if vectors.is_file() else None)
     lines += [
         "## Reproduce", "",
         "```",
@@ -283,6 +409,10 @@ def main() -> None:
         "python benchmarks/concurrent_answers.py --rounds 2",
         "python benchmarks/answer_latency.py --multihop-index /tmp/mh-index --limit 20 "
         "--out benchmarks/results/latency.json",
+        "python benchmarks/scale.py --sizes 1,10,30 --corpus $D/corpus.json "
+        "--queries $D/queries-dev.json --work /tmp/qa-scale",
+        "python benchmarks/vector_search.py --index /tmp/qa-scale/index-1x "
+        "--queries $D/queries-dev.json",
         "python benchmarks/make_table.py",
         "```", "",
         "The same figures, one run at a time: `qa eval retrieval|answers|ingest ... --json`.", "",

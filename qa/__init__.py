@@ -35,12 +35,14 @@ from qa.errors import (  # noqa: E402
     QAError,
     StoreError,
 )
+from qa.llamaindex import ArticleRetriever  # noqa: E402
 from qa.models import Answer, Article, Chunk, Citation, IndexReport, ScoredChunk  # noqa: E402
 from qa.service import QAService  # noqa: E402
 
 __all__ = [
     "Answer",
     "Article",
+    "ArticleRetriever",
     "Chunk",
     "Citation",
     "CitationError",

@@ -6,6 +6,11 @@ content hash with what its chunks carry; an index written by another embedder is
 whole. Writes are upserts by deterministic chunk id, so a build killed half-way leaves a
 queryable index and the next build re-embeds only the articles whose chunks are incomplete or
 stale.
+
+After the vectors, the keyword index (``qa.keyword``) gets a new build: the last one with the
+changed and removed articles' passages taken out and the new ones tokenized in, or made whole
+from the collection when the last one does not match it (stopped half-way, or none). It is
+saved before the collection's stamp names it, so a stamp never names a missing build.
 """
 
 from __future__ import annotations
@@ -15,10 +20,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from qa import formats, ingest, web
+from qa import formats, ingest, keyword, web
 from qa.config import Settings
 from qa.errors import IngestError
-from qa.index import ArticleIndex
+from qa.index import ArticleIndex, StoreState
 from qa.models import Article, Chunk, IndexReport, IngestProblem
 
 _GROUP = 256  # chunks embedded and written together: one Chroma upsert per group
@@ -69,6 +74,7 @@ def build_index(
         problems.append(IngestProblem(last, "is gone; the articles indexed from it are kept as "
                                             "they were", skipped=False))
     state = index.article_state() if built else {}
+    before = index.state() if built else None  # the collection before this build writes
     if not articles and not state:
         detail = "; ".join(str(p) for p in problems[:5]) or \
             f"no {' '.join(sorted(formats.SUFFIXES))} files"
@@ -105,11 +111,18 @@ def build_index(
     counts: dict[str, int] = {}
     for chunk in chunks:
         counts[chunk.article_id] = counts.get(chunk.article_id, 0) + 1
+    if changed or removed_ids:
+        index.begin_writing()
     _embed_and_write(index, chunks, hashes, counts, settings, again=bool(reembedded))
     for article in changed:
-        index.delete_stale_chunks(article.id, counts.get(article.id, 0))
+        if article.id in state:  # a new article has no older chunks to drop (one store call
+            # per article, each scanning the collection: minutes for 18,000 new articles)
+            index.delete_stale_chunks(article.id, counts.get(article.id, 0))
     index.delete_articles(removed_ids)
-    index.mark_built(str(Path(path).resolve()) if path else last if keep_folder else "")
+    touched = {a.id for a in changed} | set(removed_ids)
+    stamp, n_articles = _keyword_build(index, None if reembedded else before, touched, chunks)
+    index.mark_built(str(Path(path).resolve()) if path else last if keep_folder else "",
+                     stamp=stamp, articles=n_articles)
     return IndexReport(
         added=added,
         updated=updated,
@@ -122,6 +135,34 @@ def build_index(
         kept=len(gone) - len(removed_ids),
         reembedded=reembedded,
     )
+
+
+def _keyword_build(index: ArticleIndex, before: StoreState | None, touched: set[str],
+                   chunks: list[Chunk]) -> tuple[str, int]:
+    """Save the keyword build matching the collection as now written; its stamp and number
+    of articles. ``before`` is the collection before this build (None: new, or re-embedded,
+    so ``chunks`` are all of it); ``touched`` the articles whose passages were replaced or
+    removed. The previous build is updated when it matched the collection, else the build is
+    made whole from the collection."""
+    root = index.keyword_root
+    last = None
+    if before is not None and not before.writing:
+        last = keyword.KeywordIndex.load(root / before.key)
+        if last is not None and last.rows != before.count:
+            last = None
+    if last is not None and before is not None and before.stamp and not touched:
+        return before.stamp, last.articles  # nothing changed: the same build stays
+    table = keyword.Table()
+    if last is not None:
+        table.keep_from(last, drop_articles=touched)
+        table.add(chunks)
+    else:
+        table.add(chunks if before is None else index.chunks())
+    arrays, meta = table.finish()
+    stamp = keyword.new_stamp()
+    keyword.save(arrays, meta, root, stamp)
+    keyword.prune(root, keep={stamp, before.key if before else ""})
+    return stamp, int(meta["articles"])
 
 
 def files_gone(index: ArticleIndex, paths: Iterable[str]) -> set[str]:

@@ -32,7 +32,9 @@ class Settings(BaseSettings):
     # --- index -----------------------------------------------------------------------------
     index_dir: Path = Field(
         default=Path("indexes/default"),
-        description="Folder of the embedded Chroma index (ignored when chroma_url is set).",
+        description="Folder of the embedded Chroma index and its keyword index; with chroma_url, "
+        "the folder of the keyword index alone (share it between the app processes of one "
+        "server, or each makes its own once).",
     )
     chroma_url: str | None = Field(
         default=None,
@@ -98,6 +100,19 @@ class Settings(BaseSettings):
 
     # --- retrieval ------------------------------------------------------------------------
     top_k: int = Field(default=10, ge=1, le=100, description="Passages retrieved per question.")
+    rebuild_check_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="How often (at most) a question looks at the store's build stamp, so that a "
+        "rebuild by another process sharing a Chroma server is answered from without a restart.",
+    )
+    exact_search_max: int = Field(
+        default=2000,
+        ge=0,
+        description="A scope of at most this many passages (an outlet's, a day's, a small "
+        "index) is searched exactly over its stored vectors; a larger one by Chroma's HNSW "
+        "index.",
+    )
     context_k: int = Field(
         default=5, ge=1, le=20, description="Passages of those given to the LLM to answer from."
     )

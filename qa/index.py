@@ -1,14 +1,20 @@
 """The Chroma index: the only module that imports chromadb (builds into it: ``qa.build``).
 
 Chroma itself is the record of what is indexed: every chunk carries its article's id, content
-hash and chunk count, so there is no side file to drift out of step. The collection's metadata
-records which embedder wrote its vectors (model, backend and precision, dimension): a build
-with another embedder re-embeds every article instead of mixing two kinds of vectors, and
-reading an index of another model or dimension fails with one line saying how to rebuild.
+hash and chunk count. The collection's metadata records which embedder wrote its vectors
+(model, backend and precision, dimension): a build with another embedder re-embeds every
+article instead of mixing two kinds of vectors, and reading an index of another model or
+dimension fails with one line saying how to rebuild. It also records the build stamp: which
+build of the keyword index (``qa.keyword``, kept in ``keyword_root``) matches the vectors, and
+whether a build is writing; every process compares the stamp with the build it has open.
+
+Questions read only what they need: nearest neighbours from Chroma's HNSW index
+(``nearest``), and the texts, metadata and vectors of the few candidates (``passages``).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +30,7 @@ from qa.errors import NoIndexError, StoreError
 from qa.models import Chunk
 
 _PAGE = 5000  # rows per Chroma get, under its max batch size
+_STAMP, _WRITING, _ARTICLES = "keyword_build", "writing", "articles"  # collection metadata
 
 
 _BUILD = ("`qa index FOLDER` in a shell, qa.build_index(FOLDER) in Python, or the Index tab "
@@ -54,6 +61,28 @@ class IndexStats:
             return f"the index at {self.where} holds no articles{built}: index a folder of " \
                    f"articles with {_BUILD}"
         return self.problem
+
+
+@dataclass(frozen=True)
+class StoreState:
+    """What a collection holds now, as read afresh from the store: its id, the build stamp of
+    the last complete build ("" for an index built before stamps), whether a build is writing
+    (or was stopped half-way), and its number of passages."""
+
+    collection_id: str
+    stamp: str
+    writing: bool
+    count: int
+    built_at: str = ""
+
+    @property
+    def key(self) -> str:
+        """The keyword build that matches the collection: its stamp, or for an index built
+        before stamps one derived from the collection, its size and build time."""
+        if self.stamp:
+            return self.stamp
+        digest = hashlib.sha256(f"{self.collection_id}|{self.count}|{self.built_at}".encode())
+        return f"unstamped-{digest.hexdigest()[:16]}"
 
 
 class ArticleIndex:
@@ -135,6 +164,24 @@ class ArticleIndex:
             raise StoreError(
                 f"cannot open collection {self.settings.collection!r}: {exc}"
             ) from None
+
+    @property
+    def keyword_root(self) -> Path:
+        """Where the keyword index's builds are kept: in the index folder, which with a Chroma
+        server is a folder every app process of that server should share (one that lacks a
+        build makes it from the collection, once)."""
+        return self.settings.index_dir / "keyword" / self.settings.collection
+
+    def state(self) -> StoreState:
+        """The collection as it is now (read afresh: another process may have rebuilt it)."""
+        try:
+            col = self.client.get_collection(self.settings.collection, embedding_function=None)
+            meta = col.metadata or {}
+            return StoreState(str(col.id), str(meta.get(_STAMP, "")),
+                              bool(meta.get(_WRITING, False)), int(col.count()),
+                              str(meta.get("built_at", "")))
+        except Exception as exc:
+            raise StoreError(f"cannot read the Chroma index at {self.where}: {exc}") from None
 
     @cached_property
     def model_dir(self) -> Path:
@@ -243,24 +290,47 @@ class ArticleIndex:
         """Merge into the collection's metadata (Chroma's ``modify`` replaces all of it)."""
         self.collection.modify(metadata={**(self.collection.metadata or {}), **updates})
 
-    def embeddings(self, ids: Sequence[str]) -> Any:
-        """The stored vectors as a float32 matrix, row i for ``ids[i]`` (zeros when absent),
-        so queries never re-embed the corpus. Raises ``StoreError`` when they were made by
-        another model or are of another dimension than this install's embedder."""
+    def nearest(self, vector: Sequence[float], n: int, *, where: dict[str, Any] | None = None,
+                ids: Sequence[str] | None = None) -> tuple[list[str], Any]:
+        """The ``n`` passages nearest to a unit ``vector`` by Chroma's HNSW index (approximate),
+        among those matching ``where`` and within ``ids`` when given: their ids and cosine
+        similarities (float32), best first."""
         import numpy as np
 
-        self.require_searchable()
+        try:
+            found = self.collection.query(query_embeddings=[list(vector)], n_results=n,
+                                          where=where, ids=list(ids) if ids else None,
+                                          include=["distances"])
+        except Exception as exc:
+            raise StoreError(f"searching the Chroma index at {self.where} failed: {exc}") \
+                from None
+        distances = np.asarray(found["distances"][0], dtype=np.float32)
+        return list(found["ids"][0]), 1.0 - distances  # cosine space: distance = 1 - cosine
 
-        row = {cid: i for i, cid in enumerate(ids)}
-        matrix = None
-        for page in self._pages(["embeddings"]):
-            vectors = np.asarray(page["embeddings"], dtype=np.float32)
-            if matrix is None:
-                matrix = np.zeros((len(ids), vectors.shape[1] if len(vectors) else 0), np.float32)
-            for cid, vec in zip(page["ids"], vectors, strict=True):
-                if cid in row:
-                    matrix[row[cid]] = vec
-        return matrix
+    def passages(self, ids: Sequence[str], *, vectors: bool = False, texts: bool = True
+                 ) -> dict[str, tuple[Chunk | None, Any]]:
+        """The chunks (when ``texts``) and stored vectors (when ``vectors``) of ``ids``, by id;
+        ids the store no longer holds are left out."""
+        import numpy as np
+
+        include = (["metadatas", "documents"] if texts else []) + (
+            ["embeddings"] if vectors else [])
+        out: dict[str, tuple[Chunk | None, Any]] = {}
+        for start in range(0, len(ids), _PAGE):
+            try:
+                page = self.collection.get(ids=list(ids[start : start + _PAGE]),
+                                           include=include)
+            except Exception as exc:
+                raise StoreError(f"reading the Chroma index at {self.where} failed: {exc}") \
+                    from None
+            got = page["ids"]
+            embs = page.get("embeddings") if vectors else None
+            for k, cid in enumerate(got):
+                chunk = chunk_from_row(cid, page["metadatas"][k], page["documents"][k] or "") \
+                    if texts else None
+                vec = np.asarray(embs[k], dtype=np.float32) if embs is not None else None
+                out[cid] = (chunk, vec)
+        return out
 
     def count(self) -> int:
         return int(self.collection.count())
@@ -270,8 +340,9 @@ class ArticleIndex:
         if not self.exists():
             return IndexStats(0, 0, "", "", where=self.where, exists=False)
         meta = self.collection.metadata or {}
-        articles = len({m["article_id"] for _i, m, _d in self._rows(["metadatas"])})
         vectors = self.vectors()
+        articles = int(meta[_ARTICLES]) if _ARTICLES in meta and not meta.get(_WRITING) else \
+            len({m["article_id"] for _i, m, _d in self._rows(["metadatas"])})
         chunks = vectors.count
         return IndexStats(
             articles=articles,
@@ -323,9 +394,20 @@ class ArticleIndex:
         for aid in article_ids:
             self.collection.delete(where={"article_id": aid})
 
-    def mark_built(self, source: str) -> None:
+    def begin_writing(self) -> None:
+        """Record that a build is writing, before its first write: until ``mark_built``, every
+        process answers from the last complete keyword build, and the next build rebuilds the
+        keyword index whole if this one stops half-way."""
+        self._set_metadata({_WRITING: True})
+
+    def mark_built(self, source: str, *, stamp: str = "", articles: int | None = None) -> None:
+        """Record a complete build: when, from where, its keyword build stamp (saved before
+        this is called) and its number of articles."""
         built = datetime.now(UTC).isoformat(timespec="seconds")
-        self._set_metadata({"built_at": built, "source": source})
+        extra = {_STAMP: stamp} if stamp else {}
+        if articles is not None:
+            extra[_ARTICLES] = articles
+        self._set_metadata({"built_at": built, "source": source, _WRITING: False, **extra})
 
 
 def _chunk_metadata(chunk: Chunk, content_hash: str, n_chunks: int) -> dict[str, Any]:

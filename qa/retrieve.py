@@ -6,13 +6,15 @@ outlet's passages (that day's articles first, and by its own words as well as th
 question); the final top-k takes the best article of every hop first, then the best passage
 for every claim, then fills round-robin, at most ``per_article`` passages from one article.
 
-Both searches are exact and in memory: BM25 (bm25s) scores every passage, and the passage
-embeddings, read once from the index, are one matrix product away from the query's.
+Nothing is read whole at start. BM25 scores every passage from the keyword index that
+``qa index`` built (``qa.keyword``, memory-mapped; the build the collection's stamp names);
+the embedding side asks the store for the nearest passages within each scope
+(``qa.vectors``: Chroma's HNSW index, or exactly over a small scope's stored vectors); the
+texts, metadata and vectors of the final top-k alone are then fetched.
 """
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -21,9 +23,12 @@ from typing import Any
 
 import numpy as np
 
+from qa import keyword
 from qa.index import ArticleIndex
-from qa.models import Chunk, ScoredChunk
+from qa.keyword import KeywordIndex
+from qa.models import ScoredChunk
 from qa.plan import Hop, Plan, outlet_patterns, plan_hops
+from qa.vectors import EXACT_MAX, Scope, VectorSearch
 
 RRF_K = 60  # the constant of reciprocal rank fusion (Cormack et al., 2009)
 
@@ -60,20 +65,21 @@ def rrf(rankings: Sequence[Sequence[str]], *, k: int = RRF_K) -> dict[str, float
 def assemble(
     hop_rankings: Sequence[tuple[Sequence[int], int]],
     rest: Sequence[int],
-    article_of: Sequence[str],
+    article_of: Sequence[Any],
     *,
     top_k: int,
     per_article: int,
     claim_rankings: Sequence[Sequence[int]] = (),
 ) -> list[int]:
-    """The final top-k (pure). First the best passage of as many distinct articles as each hop
+    """The final top-k (pure); ``article_of[i]`` is row i's article (any hashable label).
+    First the best passage of as many distinct articles as each hop
     was named, hop by hop; then the best passage left for each claim; then, round-robin over
     all those rankings and the overall one, the next best passages, at most ``per_article``
     from one article (relaxed when too few are left)."""
     chosen: list[int] = []
     taken: set[int] = set()
-    per: dict[str, int] = defaultdict(int)
-    used_by_hop: set[str] = set()
+    per: dict[Any, int] = defaultdict(int)
+    used_by_hop: set[Any] = set()
 
     def take(i: int) -> None:
         chosen.append(i)
@@ -115,179 +121,159 @@ def assemble(
 # --- the retriever ------------------------------------------------------------------------------
 
 
-class Retriever:
-    """Answers ``retrieve(question)`` from one snapshot of the index."""
+@dataclass(frozen=True, eq=False)
+class _Ranking:
+    """One ranking fed to the fusion: BM25 scores of every row (positive ones rank), or the
+    question's unit embedding (the store's nearest passages rank)."""
 
-    def __init__(self, index: ArticleIndex, options: RetrievalOptions | None = None) -> None:
+    weight: float
+    scores: np.ndarray | None = None
+    vector: np.ndarray | None = None
+
+
+_WHOLE = Scope(key=("all",))
+
+
+class Retriever:
+    """Answers ``retrieve(question)`` from one build of the index: the keyword build the
+    collection's stamp named when it was opened, and the store's vectors."""
+
+    def __init__(self, index: ArticleIndex, options: RetrievalOptions | None = None, *,
+                 exact_max: int = EXACT_MAX) -> None:
         self.index = index
         self.options = options or RetrievalOptions()
+        self.exact_max = exact_max  # scopes of at most this many passages are searched exactly
 
     @cached_property
-    def _chunks(self) -> list[Chunk]:
-        return self.index.chunks()
+    def keyword(self) -> KeywordIndex:
+        """The keyword build this retriever answers from (made now if the store has none)."""
+        if not self.index.exists():
+            return KeywordIndex.build([])
+        state = self.index.state()
+        return keyword.open_build(self.index.keyword_root, state.key, complete=not state.writing,
+                                  rows=state.count, load_chunks=self.index.chunks)
+
+    @property
+    def stamp(self) -> str:
+        """The build stamp of the keyword build open (``StoreState.key`` when it was opened)."""
+        return self.keyword.stamp
 
     @cached_property
-    def _meta(self) -> dict[str, Any]:
-        """Per-passage arrays: article, outlet, day and time, for masks and grouping."""
-        chunks = self._chunks
-        sources = sorted({c.source for c in chunks if c.source})
-        code = {s: n for n, s in enumerate(sources, start=1)}
-        return {
-            "article": [c.article_id for c in chunks],
-            "source": np.array([code.get(c.source, 0) for c in chunks], dtype=np.int32),
-            "code": code,
-            "day": np.array([c.published_at[:10] for c in chunks]),
-            "time": np.array([c.published_at[11:19] for c in chunks]),
-            "patterns": outlet_patterns(sources),
-        }
+    def _search(self) -> VectorSearch:
+        self.index.require_searchable()
+        return VectorSearch(self.index, self.keyword, exact_max=self.exact_max)
 
     @cached_property
-    def _bm25(self) -> Any:
-        import bm25s
-        import Stemmer
-
-        stemmer = Stemmer.Stemmer("english")
-        tokens = bm25s.tokenize(
-            [c.embed_text() for c in self._chunks],
-            stopwords="en",
-            stemmer=stemmer,
-            show_progress=False,
-        )
-        model = bm25s.BM25()
-        model.index(tokens, show_progress=False)
-        return model, stemmer
+    def _codes(self) -> dict[str, int]:
+        return {s: k for k, s in enumerate(self.keyword.sources, start=1)}
 
     @cached_property
-    def _matrix(self) -> np.ndarray:
-        """Unit-length passage embeddings, row i for ``_chunks[i]``, read from the index once."""
-        matrix = self.index.embeddings([c.id for c in self._chunks])
-        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-        return matrix / np.where(norms > 0, norms, 1.0)
+    def _patterns(self) -> list[Any]:
+        return outlet_patterns(self.keyword.sources)
 
     def warm(self) -> None:
-        """Load the embedder, BM25 and the embeddings now instead of on the first query."""
-        if self._chunks:
-            self._meta  # noqa: B018
-            self._bm25  # noqa: B018
-            self._matrix  # noqa: B018
-            # the whole vector path: the onnx embedders do not import torch for the product
-            self.vector_scores_many(["warm up"])
+        """Open the keyword build, load the embedder and have the store load its vector index
+        now, instead of on the first question."""
+        if self.keyword.rows:
+            self._patterns  # noqa: B018
+            self._search.top(self.embed_question("warm up"), _WHOLE, self.options.candidates)
+            self.index.passages(self.keyword.ids_of([0]), vectors=True)
 
-    # --- the two searches, scoring every passage ----------------------------------------
-    def vector_scores(self, question: str) -> np.ndarray:
-        """Cosine similarity of every passage to the question."""
-        return self.vector_scores_many([question])[0]
+    # --- the two sides ----------------------------------------------------------------------
+    def embed_question(self, text: str) -> np.ndarray:
+        """The text's unit embedding as a query (float32). On the onnx backends it runs on the
+        calling thread alone, leaving the other core to the local model."""
+        vector = np.asarray(self.index.embedder.get_query_embedding(text), dtype=np.float32)
+        return vector / max(float(np.linalg.norm(vector)), 1e-12)
 
-    def keyword_scores(self, question: str) -> np.ndarray:
-        """BM25 score of every passage for the question (zeros when no word is indexed)."""
-        import bm25s
+    def keyword_scores(self, text: str) -> np.ndarray:
+        """BM25 score of every passage (keyword build row) for the text."""
+        return self.keyword.scores(text)
 
-        model, stemmer = self._bm25
-        tokens = bm25s.tokenize(
-            question, stopwords="en", stemmer=stemmer, return_ids=False, show_progress=False
-        )[0]
-        tokens = [t for t in tokens if t in model.vocab_dict]
-        if not tokens:
-            return np.zeros(len(self._chunks), dtype=np.float32)
-        return model.get_scores(tokens)
-
-    def _ranked(
-        self,
-        scores: Sequence[tuple[np.ndarray, float, bool]],
-        mask: np.ndarray | None,
-        first: np.ndarray | None = None,
-    ) -> list[int]:
-        """Passage rows fused by weighted RRF over each (scores, weight, positive only)
-        ranking within ``mask``; rows in ``first`` (a boolean array) come before all others."""
+    def _top(self, ranking: _Ranking, scope: Scope, memo: dict[Any, np.ndarray]) -> np.ndarray:
+        """The ranking's best ``candidates`` rows within the scope."""
         n = self.options.candidates
+        if ranking.vector is not None:
+            if scope.key not in memo:  # one question, one vector: each scope searched once
+                memo[scope.key] = self._search.top(ranking.vector, scope, n)[0]
+            return memo[scope.key]
+        arr = ranking.scores
+        assert arr is not None
+        vals = arr if scope.mask is None else np.where(scope.mask, arr, -np.inf)
+        top = np.argpartition(-vals, min(n, len(vals) - 1))[:n]
+        top = top[np.argsort(-vals[top], kind="stable")]
+        return top[vals[top] > 0]
+
+    def _ranked(self, rankings: Sequence[_Ranking], scope: Scope, first: Scope | None,
+                memo: dict[Any, np.ndarray]) -> list[int]:
+        """Rows fused by weighted RRF over the rankings within ``scope``; rows of ``first``
+        come before all others."""
         fused: dict[int, float] = defaultdict(float)
-        groups = [(first, 1.0)] if first is not None else []
-        for group, bonus in [*groups, (None, 0.0)]:
-            allowed = mask if group is None else (group if mask is None else mask & group)
-            for arr, weight, positive in scores:
-                vals = arr if allowed is None else np.where(allowed, arr, -np.inf)
-                top = np.argpartition(-vals, min(n, len(vals) - 1))[:n]
-                top = top[np.argsort(-vals[top], kind="stable")]
-                keep = vals[top] > 0 if positive else np.isfinite(vals[top])
-                for rank, i in enumerate(top[keep].tolist()):
-                    fused[i] += bonus + weight / (RRF_K + rank + 1)
+        groups = [(scope.within(first), 1.0)] if first is not None else []
+        for allowed, bonus in [*groups, (scope, 0.0)]:
+            for ranking in rankings:
+                for rank, i in enumerate(self._top(ranking, allowed, memo).tolist()):
+                    fused[i] += bonus + ranking.weight / (RRF_K + rank + 1)
         return sorted(fused, key=lambda i: -fused[i])
 
-    def _hop_mask(self, hop: Hop) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """The hop's outlet mask, and the passages of its named day/time (None: no such)."""
-        meta = self._meta
-        mask = None
+    def _hop_scope(self, hop: Hop) -> tuple[Scope | None, Scope | None]:
+        """The hop's outlets' passages, and those of its named day/time (None: no such)."""
+        kw = self.keyword
+        outlets = None
         if hop.sources and self.options.outlets:
-            codes = [meta["code"][s] for s in hop.sources if s in meta["code"]]
-            mask = np.isin(meta["source"], codes)
+            names = tuple(s for s in hop.sources if s in self._codes)
+            mask = np.isin(kw.source, [self._codes[s] for s in names])
+            outlets = Scope(mask, names, ("outlets", names))
         if not self.options.dates or not (hop.days or hop.times):
-            return mask, None
-        within = mask if mask is not None else np.ones(len(self._chunks), dtype=bool)
-        day = np.zeros(len(self._chunks), dtype=bool)
+            return outlets, None
+        within = outlets.mask if outlets is not None else np.ones(kw.rows, dtype=bool)
+        day = np.zeros(kw.rows, dtype=bool)
         for d in hop.days:
-            day |= (meta["day"] == d) if len(d) == 10 else np.char.endswith(meta["day"], "-" + d)
-        clock = np.zeros(len(self._chunks), dtype=bool)
+            code = int(d.replace("-", ""))
+            day |= (kw.day == code) if len(d) == 10 else (kw.day % 10000 == code)
+        clock = np.zeros(kw.rows, dtype=bool)
         for t in hop.times:
-            clock |= np.char.startswith(meta["time"], t)
+            code = int(t.replace(":", ""))
+            if len(t) == 5:
+                clock |= kw.clock // 100 == code
+            elif code % 100 < 60:  # HH:MM:SS; seconds 99 stand for "not given"
+                clock |= kw.clock == code
         for first in (day & clock, day if hop.days else clock):
             if (first & within).any():
-                return mask, first
-        return mask, None
+                return outlets, Scope(first, (), ("day", hop))
+        return outlets, None
 
-    def _score_texts(self, texts: Sequence[str]) -> dict[str, list[tuple[np.ndarray, float, bool]]]:
-        """Each text's (scores, weight, positive only) rankings: BM25 for every text, and the
-        embedding for the first (the whole question) only; embedding the clauses and claims
-        too cost four times the latency and gained nothing on the dev questions."""
-        out: dict[str, list[tuple[np.ndarray, float, bool]]] = {t: [] for t in texts}
+    def _score_texts(self, texts: Sequence[str]) -> dict[str, list[_Ranking]]:
+        """Each text's rankings: BM25 for every text, and the embedding for the first (the
+        whole question) only; embedding the clauses and claims too cost four times the
+        latency and gained nothing on the dev questions."""
+        out: dict[str, list[_Ranking]] = {t: [] for t in texts}
         if self.options.vector and texts:
-            sims = self.vector_scores_many(texts[:1])[0]
-            out[texts[0]].append((sims, self.options.vector_weight, False))
+            out[texts[0]].append(_Ranking(self.options.vector_weight,
+                                          vector=self.embed_question(texts[0])))
         if self.options.keyword:
             for text in texts:
-                out[text].append((self.keyword_scores(text), 1.0, True))
+                out[text].append(_Ranking(1.0, scores=self.keyword_scores(text)))
         return out
-
-    def vector_scores_many(self, texts: Sequence[str]) -> np.ndarray:
-        """Cosine similarity of every passage to each text, one row per text.
-
-        The product runs in torch, on the embedder's own threads: a numpy (OpenBLAS) product
-        leaves its threads spinning and slows the next query's embedding threefold on 2 cores.
-        Each text is embedded as a query: on the onnx backends that is one thread, no spinning.
-        """
-        import torch
-
-        embedder = self.index.embedder
-        vectors = torch.tensor([embedder.get_query_embedding(t) for t in texts],
-                               dtype=torch.float32)
-        vectors = torch.nn.functional.normalize(vectors, dim=1)
-        return (vectors @ torch.from_numpy(self._matrix).T).numpy()
 
     def plan(self, question: str) -> Plan:
         """The question's hops (outlets of this index it names, with days and times) and
         claims, as retrieval follows them."""
-        if not self._chunks:
+        if not self.keyword.rows:
             return Plan()
         opts = self.options
-        return plan_hops(question, self._meta["patterns"] if opts.outlets else [],
-                         dates=opts.dates)
+        return plan_hops(question, self._patterns if opts.outlets else [], dates=opts.dates)
 
     def idf(self, terms: Iterable[str]) -> dict[str, float]:
         """BM25's inverse document frequency of each stemmed term over this index's passages
         (Robertson-Sparck Jones with +1 inside the log, as bm25s and Lucene use); a term no
         passage holds gets the highest value."""
-        model, _stemmer = self._bm25
-        indptr = model.scores["indptr"]
-        total = len(self._chunks)
-        out = {}
-        for term in terms:
-            tid = model.vocab_dict.get(term)
-            df = int(indptr[tid + 1] - indptr[tid]) if tid is not None else 0
-            out[term] = math.log(1 + (total - df + 0.5) / (df + 0.5))
-        return out
+        return self.keyword.idf(terms)
 
     def retrieve(self, question: str, *, top_k: int | None = None) -> list[ScoredChunk]:
-        """The passages for a question, best first, every named hop and claim represented."""
-        if not self._chunks or not question.strip():
+        """The passages for a question, best first, every named hop and claim represented.
+        Raises ``StoreError`` when the store cannot be read."""
+        if not self.keyword.rows or not question.strip():
             return []
         opts = self.options
         plan = self.plan(question)
@@ -297,43 +283,61 @@ class Retriever:
                                     *claims]))
         scores = self._score_texts(texts)
         full = scores[question]
+        memo: dict[Any, np.ndarray] = {}
         hop_rankings: list[tuple[list[int], int]] = []
-        masks = []
+        named: list[Scope] = []
         for hop in plan.hops:
-            mask, first = self._hop_mask(hop)
-            if mask is None and first is None:
+            outlets, first = self._hop_scope(hop)
+            if outlets is None and first is None:
                 continue
-            masks.append(mask)
+            if outlets is not None:
+                named.append(outlets)
+            scope = outlets or _WHOLE
             count = plan.counts[hop] if opts.hops_first else 0
             own = clauses.get(hop, ())
             if own and len(own) == count:  # one ranking per mention, each by its own words
-                hop_rankings += [(self._ranked(full + scores[t], mask, first), 1) for t in own]
+                hop_rankings += [(self._ranked(full + scores[t], scope, first, memo), 1)
+                                 for t in own]
             else:
                 extra = [r for t in own for r in scores[t]]
-                hop_rankings.append((self._ranked(full + extra, mask, first), count))
-        named = [m for m in masks if m is not None]
-        claim_mask = np.logical_or.reduce(named) if named else None
-        claim_rankings = [self._ranked(full + scores[c], claim_mask) for c in claims]
+                hop_rankings.append((self._ranked(full + extra, scope, first, memo), count))
+        claim_scope = _WHOLE
+        if named:
+            names = tuple(dict.fromkeys(n for s in named for n in s.sources))
+            claim_scope = Scope(np.logical_or.reduce([s.mask for s in named]), names,
+                                ("outlets", names))
+        claim_rankings = [self._ranked(full + scores[c], claim_scope, None, memo) for c in claims]
         rows = assemble(
             hop_rankings,
-            self._ranked(full, None),
-            self._meta["article"],
+            self._ranked(full, _WHOLE, None, memo),
+            self.keyword.article,
             top_k=top_k or opts.top_k,
             per_article=opts.per_article,
             claim_rankings=claim_rankings,
         )
-        vec = full[0][0] if opts.vector else None
-        kw = full[-1][0] if opts.keyword else None
+        return self._passages(rows, full)
+
+    def _passages(self, rows: list[int], full: list[_Ranking]) -> list[ScoredChunk]:
+        """The top rows as scored passages, read from the store (a passage it no longer holds,
+        removed by a build under way, is left out)."""
+        vec = next((r.vector for r in full if r.vector is not None), None)
+        kw = next((r.scores for r in full if r.scores is not None), None)
+        ids = self.keyword.ids_of(rows)
+        found = self.index.passages(ids, vectors=vec is not None)
         n = len(rows)
-        return [
-            ScoredChunk(
-                chunk=self._chunks[i],
-                score=float(n - rank) / n,
-                vector_score=float(vec[i]) if vec is not None else None,
-                bm25_score=float(kw[i]) if kw is not None else None,
-            )
-            for rank, i in enumerate(rows)
-        ]
+        out = []
+        for rank, (i, cid) in enumerate(zip(rows, ids, strict=True)):
+            if cid not in found:
+                continue
+            chunk, stored = found[cid]
+            assert chunk is not None
+            similarity = None
+            if vec is not None and stored is not None:
+                similarity = float(stored @ vec) / max(float(np.linalg.norm(stored)), 1e-12)
+            out.append(ScoredChunk(chunk=chunk, score=float(n - rank) / n,
+                                   vector_score=similarity,
+                                   bm25_score=float(kw[i]) if kw is not None else None))
+        return out
 
 
 def best_similarity(passages: Sequence[ScoredChunk]) -> float:

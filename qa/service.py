@@ -18,7 +18,7 @@ from qa import evidence, web
 from qa.answer import Prompts, Turn, condense, generate, refused_answer
 from qa.build import build_index, files_gone
 from qa.config import Settings
-from qa.errors import IngestError, QAError
+from qa.errors import IngestError, QAError, StoreError
 from qa.index import ArticleIndex, IndexStats
 from qa.llm import LLM, make_llm
 from qa.models import Answer, Evidence, IndexReport, ScoredChunk, Snippet
@@ -65,6 +65,7 @@ class QAService:
         self._building = threading.Lock()  # one build at a time (the app, its watcher, a user)
         self._index = ArticleIndex(settings, embedder=embedder)
         self._retriever: Retriever | None = None
+        self._checked = 0.0  # when the store's build stamp was last compared with ours
 
     @cached_property
     def prompts(self) -> Prompts:
@@ -78,14 +79,34 @@ class QAService:
 
     @property
     def retriever(self) -> Retriever:
+        """The retriever of the index's last complete build. At most every
+        ``QA_REBUILD_CHECK_SECONDS`` the store's build stamp is compared with the one in use, so a
+        rebuild by another process sharing the store (a Chroma server) is answered from
+        without a restart; a build by this service swaps it in itself (``ingest``)."""
         with self._lock:
+            now = time.monotonic()
+            due = now - self._checked >= self.settings.rebuild_check_seconds
+            if self._retriever is not None and due:
+                self._checked = now
+                if not self._building.locked() and self._stale(self._retriever):
+                    self._index, self._retriever = self._index.fresh(), None
             if self._retriever is None:
                 self._index.require_articles()  # not a refusal: say there is nothing to ask
                 self._retriever = self._retriever_for(self._index)
+                self._checked = now
             return self._retriever
 
+    def _stale(self, retriever: Retriever) -> bool:
+        """Whether another process completed a build since ``retriever`` opened its own."""
+        try:
+            state = self._index.state()
+        except StoreError:  # the collection is gone: opening again says what there is
+            return True
+        return not state.writing and state.key != retriever.stamp
+
     def _retriever_for(self, index: ArticleIndex) -> Retriever:
-        return Retriever(index, RetrievalOptions(top_k=self.settings.top_k))
+        return Retriever(index, RetrievalOptions(top_k=self.settings.top_k),
+                         exact_max=self.settings.exact_search_max)
 
     # --- indexing -------------------------------------------------------------------------
     def ingest(self, path: Path | str | None = None, *, urls: Sequence[str] = ()) -> IndexReport:

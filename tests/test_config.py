@@ -65,6 +65,7 @@ def test_public_api_is_pinned() -> None:
     assert sorted(qa.__all__) == [
         "Answer",
         "Article",
+        "ArticleRetriever",
         "Chunk",
         "Citation",
         "CitationError",

@@ -313,7 +313,9 @@ def test_chroma_server(make_settings, embedder, seed_folder: Path, chroma_server
     index = ArticleIndex(settings, embedder=embedder)
     report = build_index(seed_folder, settings, index=index)
     assert report.added == 1
-    assert not settings.index_dir.exists(), "the server path writes no local index"
+    assert not (settings.index_dir / "chroma.sqlite3").exists(), "the vectors stay on the server"
+    assert [p.parent.parent.name for p in settings.index_dir.glob("keyword/*/*/meta.json")] == \
+        ["articles"], "only the keyword index (one build of collection 'articles') is local"
     hits = Retriever(ArticleIndex(settings, embedder=embedder)).retrieve(
         "How much military aid have allies delivered to Ukraine?"
     )
@@ -347,7 +349,8 @@ def test_index_of_the_other_precision_is_reembedded_not_mixed(
     assert report.chunks_embedded == first.chunks_embedded == index.count()
     assert index.written_by() == ours
     chunks = index.chunks()
-    stored = index.embeddings([c.id for c in chunks])
+    found = index.passages([c.id for c in chunks], vectors=True, texts=False)
+    stored = np.stack([found[c.id][1] for c in chunks])
     texts = [c.embed_text() for c in chunks]
     assert np.allclose(stored, embedder.get_text_embedding_batch(texts), atol=1e-6)
     assert not np.allclose(stored, other.get_text_embedding_batch(texts), atol=1e-3)
