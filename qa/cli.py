@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -109,9 +111,24 @@ def index_cmd(sources: tuple[str, ...], index_dir: Path | None, watch: bool,
     def failed(exc: QAError) -> None:
         click.echo(f"[{time.strftime('%H:%M:%S')}] error: {exc}", err=True)
 
-    with contextlib.suppress(KeyboardInterrupt):  # during an update: the last good index stays
-        service.watch(path, on_report=changed, on_error=failed, on_ready=lambda: click.echo(
-            f"watching {path} for changes (Ctrl+C stops)", err=True))
+    # Ctrl+C asks the watch to stop; an update under way finishes first, so no library is
+    # interrupted half-way through a write. A second Ctrl+C interrupts as usual.
+    stop = threading.Event()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        click.echo("stopping after the update under way (Ctrl+C again interrupts it)", err=True)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl+C: the last good index stays
+            service.watch(path, stop=stop, on_report=changed, on_error=failed,
+                          on_ready=lambda: click.echo(
+                              f"watching {path} for changes (Ctrl+C stops)", err=True))
+    finally:
+        signal.signal(signal.SIGINT, previous)
     click.echo("stopped watching", err=True)
 
 
