@@ -194,7 +194,7 @@ def snippet_support(snippet: Snippet) -> Support:
     its table's header row)."""
     c = snippet.passage
     table = f"{c.article_id}@{snippet.header_start}" if snippet.header else ""
-    return support_of(snippet.prompt_text, heading=f"{c.title}\n{c.source}",
+    return support_of(snippet.prompt_text, heading=c.title, outlet=c.source,
                       published_at=c.published_at, table=table)
 
 

@@ -9,6 +9,16 @@ claim, the sentence is unsupported and loses its markers.
 A fragment answer ("Bucha [3].", "76% [1].") claims its words about the question's subject, so
 the question's names join its claim. Bracketed numbers that name no snippet ("[150] billion")
 are answer text and stay as written.
+
+An answer often restates the question around what it adds ("Valve, covered by Engadget and
+Polygon, will release it on November 16"), and the question's premises may be in no snippet.
+Such a sentence is judged on what it adds beyond the question, but only when the snippets that
+hold its new names and numbers are tied to the question: together they hold at least ``LINK`` of
+the question's claim. The answer to a multi-hop question is a bridge entity named beside the
+facts of each hop (the bridge-entity reading of multi-hop QA, Yang et al. 2018, HotpotQA); a
+name that is merely somewhere in the evidence ("Kyiv" for "the capital of NATO's newest
+member", held only by a sentence on drones over Kyiv) is not. Table rows are records and never
+vouch this way: a row's figure belongs to the name in its row.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ _STRAY = re.compile(r"\[\d+(?:\s*[,;]\s*\d+)*\](?=\s*(?:[.!?;:,)”\"'\n\[]|$))"
 FRAGMENT = 3  # a sentence with fewer names, numbers and content words than this is a fragment
 MAX_SET = 3  # most snippets one sentence may rest on
 SLACK = 8  # one content word in this many may be missing (paraphrase); names and numbers never
+LINK = 1 / 3  # share of the question's claim the snippets naming an answer's new words must hold
 
 
 @dataclass(frozen=True)
@@ -110,16 +121,66 @@ def check_citations(
     its names to fragment answers.
     """
     supports = [e if isinstance(e, Support) else support_of(e) for e in evidence]
-    asked = claim(question).names if question else frozenset()
+    asked = claim(question) if question else Claim(frozenset(), frozenset(), frozenset())
     checked: list[tuple[CheckedSentence, str]] = []
     for sentence, cited, gap in split_marked(text, len(supports)):
         own = claim(_STRAY.sub("", sentence))
         if not len(own):  # "Yes [2].": nothing to judge; in-range markers stay as written
             checked.append((CheckedSentence(sentence, cited, True, 1.0), gap))
             continue
-        what = own | Claim(asked, frozenset(), frozenset()) if len(own) < FRAGMENT else own
-        checked.append((_judge(sentence, what, cited, supports), gap))
+        what = own | Claim(asked.names, frozenset(), frozenset()) if len(own) < FRAGMENT else own
+        judged = _judge(sentence, what, cited, supports)
+        if not judged.supported and len(asked):
+            judged = _beyond_question(sentence, own, asked, cited, supports) or judged
+        checked.append((judged, gap))
     return _rewrite(checked)
+
+
+def anchors_of(new: Claim, supports: Sequence[Support]) -> list[int]:
+    """The snippets (1-based), table rows aside, whose texts hold any of an answer's new names
+    or numbers (its new words when it adds none: a sentence's opening name is read as a
+    word)."""
+    items = [Claim(frozenset([n]), frozenset(), frozenset()) for n in new.names]
+    items += [Claim(frozenset(), frozenset([n]), frozenset()) for n in new.numbers]
+    items = items or [Claim(frozenset(), frozenset(), frozenset([w])) for w in new.words]
+    return [i for i, s in enumerate(supports, start=1)
+            if not s.table and any(coverage(item, s.text_only).share for item in items)]
+
+
+def linked(asked: Claim, numbers: Sequence[int], supports: Sequence[Support]) -> float:
+    """How firmly the snippets ``numbers`` (1-based) tie an answer to the question: the share
+    of the question's claim (``qa.words.coverage``) their texts hold. Headings and dates are
+    left out (a title names the article's subject, not this sentence's), and so are the
+    question's outlet names, which the articles' headings settle ("covered by Engadget")."""
+    if not numbers:
+        return 0.0
+    pool = supports[numbers[0] - 1].text_only
+    for n in numbers[1:]:
+        pool = pool | supports[n - 1].text_only
+    outlets = frozenset().union(*(s.outlet for s in supports))
+    about = Claim(asked.names - outlets, asked.numbers, asked.words)
+    return coverage(about, pool).share if len(about) else 0.0
+
+
+def _beyond_question(
+    sentence: str, own: Claim, asked: Claim, cited: tuple[int, ...], supports: list[Support]
+) -> CheckedSentence | None:
+    """The sentence judged on what it adds to the question (see the module docstring), citing
+    the snippets that tie it to the question (at most ``MAX_SET``, those the model cited
+    first); None when it adds nothing, or what it adds is not tied to the question."""
+    new = Claim(own.names - asked.names, own.numbers - asked.numbers, own.words - asked.words)
+    if not len(new):
+        return None
+    anchors = sorted(anchors_of(new, supports), key=lambda n: (n not in cited, n))[:MAX_SET]
+    if linked(asked, anchors, supports) < LINK:
+        return None
+    pool = supports[anchors[0] - 1]
+    for n in anchors[1:]:
+        pool = pool | supports[n - 1]
+    found = coverage(new, pool)
+    if not holds(found, len(new), joined=len(anchors) > 1):
+        return None
+    return CheckedSentence(sentence, tuple(sorted(anchors)), True, found.share)
 
 
 def _judge(

@@ -170,6 +170,7 @@ def evaluate_retrieval(queries: Sequence[Query], search: Callable[[str], Sequenc
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _FINAL = re.compile(r"final answer\s*[:\-]\s*(.+)", re.I)
+_YES_NO = re.compile(r"(yes|no)\b\s*[,.;:!—–-]", re.I)
 SHORT_ANSWER_HINT = (
     "After your answer, write one last line: 'Final answer:' followed by only the few words "
     "(a name, number or word) that answer the question, or Yes or No for a yes-or-no question."
@@ -184,13 +185,15 @@ def normalise_answer(text: str) -> str:
 
 
 def short_answer(text: str) -> str:
-    """The model's ``Final answer:`` line, else its first sentence, without citation markers."""
+    """The model's ``Final answer:`` line, else its first sentence, without citation markers;
+    a first sentence that opens with "Yes," or "No," (then its reasons) is that word."""
     text = re.sub(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]", "", text)
     finals = _FINAL.findall(text)
     if finals:
         return finals[-1].strip()
-    first = re.split(r"(?<=[.!?])\s|\n", text.strip(), maxsplit=1)[0]
-    return first.strip()
+    first = re.split(r"(?<=[.!?])\s|\n", text.strip(), maxsplit=1)[0].strip()
+    opening = _YES_NO.match(first)
+    return opening.group(1) if opening else first
 
 
 def answer_correct(short: str, gold: str, *, refused: bool, null_query: bool) -> bool:

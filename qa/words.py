@@ -151,23 +151,37 @@ class Support:
     numbers: frozenset[str]
     stems: frozenset[str]
     table: str = ""  # rows of one table share this key: a record, never joined with another
+    outlet: frozenset[str] = frozenset()  # the words of the article's outlet's name
+    text_plain: frozenset[str] = frozenset()  # ``plain`` and ``numbers`` of the text alone,
+    text_numbers: frozenset[str] = frozenset()  # without its heading and date
 
     def __or__(self, other: Support) -> Support:
         return Support(self.plain | other.plain, self.numbers | other.numbers,
-                       self.stems | other.stems)
+                       self.stems | other.stems, outlet=self.outlet | other.outlet,
+                       text_plain=self.text_plain | other.text_plain,
+                       text_numbers=self.text_numbers | other.text_numbers)
+
+    @property
+    def text_only(self) -> Support:
+        """What the text itself holds, its heading and date aside."""
+        return Support(self.text_plain, self.text_numbers, self.stems, self.table)
 
 
 def support_of(
-    text: str, *, heading: str = "", published_at: str = "", table: str = ""
+    text: str, *, heading: str = "", published_at: str = "", table: str = "", outlet: str = ""
 ) -> Support:
     """The words of ``text``, and the names and numbers of its article's ``heading`` (title,
     outlet) and of ``published_at`` (ISO: day, month name, year, so "on October 5" is held by
     an article dated 2023-10-05). A heading vouches for who and when, not for what happened:
-    its other words are no support. ``table`` marks a table row."""
+    its other words are no support. ``table`` marks a table row; ``outlet`` is the article's
+    outlet (also vouched for as a heading)."""
     words = _WORD.findall(text)
     plain = {_base(w) for w in words if not w[0].isdigit()}
     numbers = {number_token(w) for w in words if w[0].isdigit()}
     stems = set(stem(sorted(plain)))
+    text_plain, text_numbers = frozenset(plain), frozenset(numbers)
+    source = frozenset(_base(w) for w in _WORD.findall(outlet) if not w[0].isdigit())
+    plain |= source
     head = _WORD.findall(heading)
     plain |= {_base(w) for w in head if not w[0].isdigit()}
     numbers |= {number_token(w) for w in head if w[0].isdigit()}
@@ -175,7 +189,8 @@ def support_of(
     if m:
         plain.add(_MONTHS[int(m[2]) - 1].lower())
         numbers |= {m[1], str(int(m[3])), m[3]}
-    return Support(frozenset(plain), frozenset(numbers), frozenset(stems), table)
+    return Support(frozenset(plain), frozenset(numbers), frozenset(stems), table,
+                   outlet=source, text_plain=text_plain, text_numbers=text_numbers)
 
 
 def _holds(word: str, pool: frozenset[str]) -> bool:

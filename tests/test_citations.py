@@ -179,3 +179,43 @@ def test_the_models_line_breaks_are_kept() -> None:
     text = "- Support: 150 billion euros [1].\n- Military aid: 65 billion euros [1]."
     result = check_citations(text, SEED_SNIPPETS)
     assert result.text == text
+
+
+# --- an answer judged on what it adds to the question ---------------------------------------
+
+HARDWARE = [
+    support_of(text, heading=title, outlet=outlet, published_at="2023-11-09")
+    for outlet, title, text in (
+        ("Polygon", "Steam Deck OLED review",
+         "Since the original Steam Deck launched, Valve has been improving the hardware through "
+         "updates — its team estimates around 300 to date."),
+        ("Engadget", "Steam Deck OLED hands-on",
+         "It's important to Valve that developers don't need to split their attention between "
+         "different performance targets."),
+        ("Engadget", "Steam Deck OLED hands-on",
+         "Sony's handheld is expected to follow next year with a new chip."),
+    )
+]
+HARDWARE_Q = ("Which company, covered by Engadget and Polygon, will release updated hardware "
+              "with over 300 improvements on November 16, with one performance target for "
+              "developers?")
+
+
+def test_a_bridge_entity_is_judged_on_what_it_adds_and_cites_both_hops() -> None:
+    """"November 16" is in no snippet: it is the question's premise, not the answer's claim;
+    the sentences naming Valve hold much of what the question says, so Valve is tied to it."""
+    text = "Valve will release the updated hardware with 300 improvements on November 16 [1]."
+    assert check_citations(text, HARDWARE).unsupported  # without the question: a lost date
+    result = check_citations(text, HARDWARE, question=HARDWARE_Q)
+    assert result.unsupported == () and result.cited == [1, 2]
+    assert sorted(check_citations("Valve [2].", HARDWARE, question=HARDWARE_Q).cited) == [1, 2]
+
+
+def test_a_name_merely_present_in_the_evidence_is_not_tied_to_the_question() -> None:
+    # Sony's sentence holds nothing the question says; the Kyiv test above is the same rule
+    wrong = check_citations("Sony will release the updated hardware on November 16 [3].",
+                            HARDWARE, question=HARDWARE_Q)
+    assert wrong.unsupported and wrong.cited == []
+    made_up = check_citations("Nintendo will release it on November 16 [1].", HARDWARE,
+                              question=HARDWARE_Q)
+    assert made_up.unsupported  # a name in no snippet is never held

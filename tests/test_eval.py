@@ -160,6 +160,9 @@ def test_short_answer_takes_the_final_line_else_the_first_sentence() -> None:
     text = "The Verge says so [1]. TechCrunch agrees [2].\nFinal answer: Yes [1]"
     assert short_answer(text) == "Yes"
     assert short_answer("Google [1]. It paid billions [2].") == "Google."
+    assert short_answer("Yes, both report it [1][2]. TechCrunch adds more [1].") == "Yes"
+    assert short_answer("No. The Verge says otherwise [2].") == "No"
+    assert short_answer("Nobody was charged [1].") == "Nobody was charged."
 
 
 # --- the harness on a small slice -------------------------------------------------------------
