@@ -300,6 +300,8 @@ def scale_section(rep: dict | None, parent: dict | None, ours: dict | None) -> l
               "Measured slope per 100,000 chunks (least squares over the sizes above) and the "
               "straight line's value at 1,000,000 chunks:", "",
               "| figure | per 100k chunks | at 1M chunks |", "|---|---:|---:|", *slopes, ""]
+    if rep.get("notes"):  # the reading of the run, written down with its figures
+        lines += [rep["notes"][0], "", *rep["notes"][1:], ""]
     if parent and ours:
         keys = [k for k, _m in METRICS]
         lines += ["Retrieval on the dev questions (`qa eval retrieval`, one index of the 609 "
@@ -410,7 +412,7 @@ def main() -> None:
         "python benchmarks/answer_latency.py --multihop-index /tmp/mh-index --limit 20 "
         "--out benchmarks/results/latency.json",
         "python benchmarks/scale.py --sizes 1,10,30 --corpus $D/corpus.json "
-        "--queries $D/queries-dev.json --work /tmp/qa-scale",
+        "--queries $D/queries-dev.json --work /tmp/qa-scale --latency-queries 100",
         "python benchmarks/vector_search.py --index /tmp/qa-scale/index-1x "
         "--queries $D/queries-dev.json",
         "python benchmarks/make_table.py",
