@@ -5,6 +5,8 @@ against corpus size, from 1x the MultiHop-RAG corpus to 30x and beyond.
     python benchmarks/scale.py --sizes 1,10,30 --corpus $D/corpus.json \\
         --queries $D/queries-dev.json --work /tmp/qa-scale
     python benchmarks/scale.py plot          # docs/scale.png from benchmarks/results/scale.json
+    python benchmarks/scale.py start --index /tmp/mh-index --queries $D/queries-dev.json \
+        --runs 3 --label "main at <commit>, idle"   # appended to results/start-609.json
 
 Per size N, each step in its own process (so no process holds another's store open):
 
@@ -257,9 +259,30 @@ def run_size(size: int, args: argparse.Namespace) -> dict[str, Any]:
     return entry
 
 
+def start_runs(args: argparse.Namespace) -> None:
+    """``--runs`` fresh processes on one existing index (embedded Chroma), each timed from its
+    start to its first retrieval; appended to ``benchmarks/results/start-609.json``."""
+    out = RESULTS.parent / "start-609.json"
+    record = json.loads(out.read_text()) if out.is_file() else {"index": str(args.index),
+                                                                  "runs": []}
+    for _ in range(args.runs):
+        load = os.getloadavg()[0]
+        probe = _child("probe", "--index", str(args.index), "--queries", str(args.queries),
+                       "--latency-queries", "20", "--t0", repr(time.time()))
+        run = {"code": args.label, "first_retrieval_s": probe["first_retrieval_s"],
+               "rss_mb": probe["first_rss_mb"], "load": load,
+               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+        record["runs"].append(run)
+        print(f"first retrieval {run['first_retrieval_s']:.2f} s, RSS {run['rss_mb']:.0f} MB, "
+              f"load {load:.2f}", flush=True)
+        time.sleep(5)  # let the last process's exit settle before the next start
+    out.write_text(json.dumps(record, indent=1) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("step", nargs="?", default="run", choices=("run", "build", "probe", "plot"),
+    parser.add_argument("step", nargs="?", default="run",
+                        choices=("run", "build", "probe", "plot", "start"),
                         help="run (default): every size; build and probe are run by it")
     parser.add_argument("--sizes", default="1,10,30", help="corpus multiples, e.g. 1,10,30")
     parser.add_argument("--corpus", type=Path)
@@ -277,8 +300,15 @@ def main() -> None:
     parser.add_argument("--chroma-url")
     parser.add_argument("--quality", action="store_true")
     parser.add_argument("--t0", type=float)
+    parser.add_argument("--runs", type=int, default=3, help="start: fresh processes to time")
+    parser.add_argument("--label", default="", help="start: what code and conditions ran")
     args = parser.parse_args()
     step = args.step
+    if step == "start":
+        if args.index is None or args.queries is None:
+            parser.error("start needs --index and --queries")
+        start_runs(args)
+        return
     if step in ("build", "probe"):
         print(json.dumps(build(args) if step == "build" else probe(args)))
         return

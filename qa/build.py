@@ -165,15 +165,15 @@ def _keyword_build(index: ArticleIndex, before: StoreState | None, touched: set[
     return stamp, int(meta["articles"])
 
 
-def files_gone(index: ArticleIndex, paths: Iterable[str]) -> set[str]:
+def files_gone(settings: Settings, built_from: str, paths: Iterable[str]) -> set[str]:
     """Of the given article paths (``Chunk.path``), those whose files were deleted since the
     index was built: fetched ones missing from the index's web folder, the others missing from
-    the folder the index was last built from. When that folder (or file) is gone as a whole,
-    nothing is reported, as a build then keeps its articles too (an unmounted drive, a moved
-    folder). A few ``stat`` calls; raises nothing."""
-    fetched = web.web_dir(index.settings)
-    last = index.built_from()
-    root = Path(last) if last else None
+    ``built_from``, the folder the index was last built from (``ArticleIndex.built_from``).
+    When that folder (or file) is gone as a whole, nothing is reported, as a build then keeps
+    its articles too (an unmounted drive, a moved folder). A few ``stat`` calls, no store
+    call; raises nothing."""
+    fetched = web.web_dir(settings)
+    root = Path(built_from) if built_from else None
     gone: set[str] = set()
     for path in set(paths):
         file = path.split("#", 1)[0]  # a JSON file's records are "<file>#<n>"

@@ -65,6 +65,7 @@ class QAService:
         self._building = threading.Lock()  # one build at a time (the app, its watcher, a user)
         self._index = ArticleIndex(settings, embedder=embedder)
         self._retriever: Retriever | None = None
+        self._built_from = ""  # the folder the retriever's build mirrored, read with it
         self._checked = 0.0  # when the store's build stamp was last compared with ours
 
     @cached_property
@@ -93,6 +94,7 @@ class QAService:
             if self._retriever is None:
                 self._index.require_articles()  # not a refusal: say there is nothing to ask
                 self._retriever = self._retriever_for(self._index)
+                self._built_from = self._index.built_from()
                 self._checked = now
             return self._retriever
 
@@ -127,8 +129,9 @@ class QAService:
                     raise IngestError(f"{exc} ({why})") from None
                 raise
             fresh = self._retriever_for(index) if index.count() else None  # emptied: ask says so
+            built_from = index.built_from()
             with self._lock:
-                self._index, self._retriever = index, fresh
+                self._index, self._retriever, self._built_from = index, fresh, built_from
         if fetched is None:
             return report
         return dataclasses.replace(report, problems=(*fetched.problems, *report.problems),
@@ -245,7 +248,8 @@ class QAService:
         passages = self.retrieve(standalone)
         # Deleted files are not read from behind the user's back; the answer says they were
         # left out, and `qa index` removes them for good.
-        gone = tuple(sorted(files_gone(self._index, (p.chunk.path for p in passages))))
+        gone = tuple(sorted(files_gone(self.settings, self._built_from,
+                                       (p.chunk.path for p in passages))))
         passages = [p for p in passages if p.chunk.path not in gone]
         if not passages or best_similarity(passages) < self.settings.min_similarity:
             yield from nothing(standalone)
