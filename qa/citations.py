@@ -136,15 +136,15 @@ def check_citations(
     return _rewrite(checked)
 
 
-def anchors_of(new: Claim, supports: Sequence[Support]) -> list[int]:
-    """The snippets (1-based), table rows aside, whose texts hold any of an answer's new names
-    or numbers (its new words when it adds none: a sentence's opening name is read as a
-    word)."""
+def anchors_of(new: Claim, supports: Sequence[Support]) -> list[list[int]]:
+    """For each of an answer's new names and numbers (its new words when it adds none: a
+    sentence's opening name is read as a word), the snippets (1-based), table rows aside,
+    whose texts hold it."""
     items = [Claim(frozenset([n]), frozenset(), frozenset()) for n in new.names]
     items += [Claim(frozenset(), frozenset([n]), frozenset()) for n in new.numbers]
     items = items or [Claim(frozenset(), frozenset(), frozenset([w])) for w in new.words]
-    return [i for i, s in enumerate(supports, start=1)
-            if not s.table and any(coverage(item, s.text_only).share for item in items)]
+    return [[i for i, s in enumerate(supports, start=1)
+             if not s.table and coverage(item, s.text_only).share] for item in items]
 
 
 def linked(asked: Claim, numbers: Sequence[int], supports: Sequence[Support]) -> float:
@@ -171,9 +171,11 @@ def _beyond_question(
     new = Claim(own.names - asked.names, own.numbers - asked.numbers, own.words - asked.words)
     if not len(new):
         return None
-    anchors = sorted(anchors_of(new, supports), key=lambda n: (n not in cited, n))[:MAX_SET]
-    if linked(asked, anchors, supports) < LINK:
+    groups = anchors_of(new, supports)  # each new name is tied on its own: "Valve and Sony"
+    if any(linked(asked, group, supports) < LINK for group in groups):  # needs both
         return None
+    anchors = sorted({n for group in groups for n in group},
+                     key=lambda n: (n not in cited, n))[:MAX_SET]
     pool = supports[anchors[0] - 1]
     for n in anchors[1:]:
         pool = pool | supports[n - 1]

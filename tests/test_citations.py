@@ -219,3 +219,6 @@ def test_a_name_merely_present_in_the_evidence_is_not_tied_to_the_question() -> 
     made_up = check_citations("Nintendo will release it on November 16 [1].", HARDWARE,
                               question=HARDWARE_Q)
     assert made_up.unsupported  # a name in no snippet is never held
+    joined = check_citations("Valve and Sony will release the updated hardware with 300 "
+                             "improvements [1][3].", HARDWARE, question=HARDWARE_Q)
+    assert joined.unsupported  # each name added must be tied to the question on its own
