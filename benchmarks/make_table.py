@@ -104,7 +104,8 @@ def ingest_section(rep: dict | None) -> list[str]:
              f"loaded beforehand (chunks of at most {rep['chunk_tokens']} tokens, "
              f"{rep['chunk_overlap']} overlap for every pipeline). Ours embeds with {ours_by}; "
              f"llama-index's default pipeline with its own HuggingFaceEmbedding, {theirs_by}. "
-             "Tokens are the word-pieces the embedder actually sees.", "",
+             "Tokens are the word-pieces the embedder actually sees."
+             + (f" CPU: {rep['cpu']}." if rep.get("cpu") else ""), "",
              "| pipeline | seconds | articles/s | chunks/s | tokens/s | chunks |",
              "|---|---:|---:|---:|---:|---:|"]
     names = {"ours": "ours (`build_index`)",

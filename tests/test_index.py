@@ -66,6 +66,39 @@ def test_build_is_incremental(make_settings, embedder, seed_folder: Path) -> Non
     assert all(c.article_id != "germany.txt" for c in index.chunks())
 
 
+def test_a_build_cut_into_slices_and_groups_writes_what_one_piece_would(
+    make_settings, embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Chunking, embedding and writing overlap (``qa.build._embed_and_write``): with one
+    article a slice and three chunks a group, every chunk is written once, in order, with its
+    article's chunk count, and the keyword build tokenized group by group equals one made
+    from the collection."""
+    from qa import build, ingest, keyword
+
+    records = json.loads((MULTIHOP / "corpus.json").read_text(encoding="utf-8"))[:4]
+    corpus = tmp_path / "four.json"
+    corpus.write_text(json.dumps(records), encoding="utf-8")
+    monkeypatch.setattr(build, "_SLICE", 1)
+    monkeypatch.setattr(build, "_GROUP", 3)
+    settings = make_settings()
+    index = ArticleIndex(settings, embedder=embedder)
+    report = build_index(corpus, settings, index=index)
+    articles, _ = ingest.load_articles(corpus, max_article_mb=settings.max_article_mb)
+    expected = ingest.chunk_articles(articles, tokenizer=index.tokenizer,
+                                     max_tokens=settings.chunk_tokens,
+                                     overlap=settings.chunk_overlap)
+    assert report.chunks_embedded == len(expected) == index.count() > 3 * len(articles)
+    assert sorted(_ids(index)) == sorted(c.id for c in expected)
+    counts = {a.id: sum(c.article_id == a.id for c in expected) for a in articles}
+    for _id, meta, _text in index._rows(["metadatas"]):
+        assert meta["n_chunks"] == counts[meta["article_id"]]
+    built = keyword.KeywordIndex.load(index.keyword_root / index.state().stamp)
+    whole = keyword.KeywordIndex.build(index.chunks())
+    assert built is not None and built.arrays.keys() == whole.arrays.keys()
+    for name, array in whole.arrays.items():
+        assert np.array_equal(built.arrays[name], array), name
+
+
 def test_two_outlets_copies_of_a_wire_story_take_one_slot_of_the_top_k(
     make_settings, embedder, seed_folder: Path
 ) -> None:  # type: ignore[no-untyped-def]
