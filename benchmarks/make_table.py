@@ -169,8 +169,10 @@ def answers_section(rep: dict | None) -> list[str]:
     lines = ["## Answers", "",
              f"End to end with {rep.get('llm', 'the configured LLM')} on "
              f"{any_report['queries']} questions of {rep['queries_file']} (first "
-             f"{rep.get('limit')} records), both evidence paths in one run, taking turns per "
-             "question. Accuracy is strict: normalised short answer; Yes/No must be that word; "
+             f"{rep.get('limit')} records; run {rep.get('date', '')}), both evidence paths in "
+             "one run, taking turns per question. Accuracy is strict: normalised short answer "
+             "(the 'Final answer:' line, else the first sentence, whose opening 'Yes,' or 'No,' "
+             "is that word); Yes/No must be that word; "
              "otherwise equal to or containing the gold answer as whole words; null queries "
              "must be refusals. Citation precision is the share of citations whose quote "
              "contains a gold evidence fact whole (spaces removed, as the paper matches "
