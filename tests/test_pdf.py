@@ -161,7 +161,9 @@ def test_a_pdf_and_the_web_page_it_was_printed_from_answer_citing_the_same_sente
     tmp_path: Path, printed: dict[str, Any], make_settings: Any, embedder: Any,
     llm_base_url: str
 ) -> None:
-    """Asked of the PDF copy and of the HTML copy, the answer cites the same sentence."""
+    """Asked of the PDF copy and of the HTML copy, the answer cites the same sentence for the
+    fact: the sentence its citations highlight (a snippet may bring a different neighbour
+    along, as the PDF's layout moves a sentence's score a little)."""
     question = "How much will the Vestby harbour dredging cost?"
     cited = {}
     services = indexed_copies(tmp_path, printed, make_settings, embedder,
@@ -169,6 +171,10 @@ def test_a_pdf_and_the_web_page_it_was_printed_from_answer_citing_the_same_sente
     for kind, service in services.items():
         answer = service.ask(question)
         assert not answer.refused and "48 million" in answer.text, (kind, answer.text)
-        cited[kind] = sorted(" ".join(c.quote.split()) for c in answer.citations)
-    assert cited["pdf"] == cited["html"]
-    assert any(FACT in quote for quote in cited["pdf"])
+        assert all(c.quote in c.passage for c in answer.citations)
+        cited[kind] = sorted(" ".join(c.passage[a:b].split())  # spans inside the passage
+                             for c in answer.citations for a, b in c.highlights)
+    holding = {kind: [s for s in sentences if "48 million" in s]
+               for kind, sentences in cited.items()}  # the model may write a second sentence
+    assert holding["pdf"] == holding["html"]
+    assert any(FACT in sentence for sentence in holding["pdf"])
