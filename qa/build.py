@@ -252,6 +252,9 @@ def _embed_and_write(
         done = 0  # chunks handed to the embedder so far
         for n, cut in enumerate(slices, start=1):
             part = cut.result()  # re-raises the chunker's IngestError here
+            # An article's count is whole before any of its chunks joins a group, so the
+            # writer thread, which reads the counts of its group's articles only, reads final
+            # figures while this thread adds the next slice's.
             for chunk in part:
                 counts[chunk.article_id] = counts.get(chunk.article_id, 0) + 1
             chunks += part

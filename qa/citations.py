@@ -23,7 +23,9 @@ vouch this way: a row's figure belongs to the name in its row.
 
 from __future__ import annotations
 
+import functools
 import itertools
+import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -122,6 +124,7 @@ def check_citations(
     """
     supports = [e if isinstance(e, Support) else support_of(e) for e in evidence]
     asked = claim(question) if question else Claim(frozenset(), frozenset(), frozenset())
+    about = _about(asked, supports)
     checked: list[tuple[CheckedSentence, str]] = []
     for sentence, cited, gap in split_marked(text, len(supports)):
         own = claim(_STRAY.sub("", sentence))
@@ -131,12 +134,12 @@ def check_citations(
         what = own | Claim(asked.names, frozenset(), frozenset()) if len(own) < FRAGMENT else own
         judged = _judge(sentence, what, cited, supports)
         if not judged.supported and len(asked):
-            judged = _beyond_question(sentence, own, asked, cited, supports) or judged
+            judged = _beyond_question(sentence, own, asked, about, cited, supports) or judged
         checked.append((judged, gap))
     return _rewrite(checked)
 
 
-def anchors_of(new: Claim, supports: Sequence[Support]) -> list[list[int]]:
+def _anchors(new: Claim, supports: Sequence[Support]) -> list[list[int]]:
     """For each of an answer's new names and numbers (its new words when it adds none: a
     sentence's opening name is read as a word), the snippets (1-based), table rows aside,
     whose texts hold it."""
@@ -147,39 +150,47 @@ def anchors_of(new: Claim, supports: Sequence[Support]) -> list[list[int]]:
              if not s.table and coverage(item, s.text_only).share] for item in items]
 
 
-def linked(asked: Claim, numbers: Sequence[int], supports: Sequence[Support]) -> float:
+def _linked(about: Claim, numbers: Sequence[int], supports: Sequence[Support]) -> float:
     """How firmly the snippets ``numbers`` (1-based) tie an answer to the question: the share
-    of the question's claim (``qa.words.coverage``) their texts hold. Headings and dates are
-    left out (a title names the article's subject, not this sentence's), and so are the
-    question's outlet names, which the articles' headings settle ("covered by Engadget")."""
-    if not numbers:
+    of ``about`` (the question's claim less its outlet names, ``_about``) their texts hold.
+    Headings and dates are left out: a title names the article's subject, not this sentence's,
+    and the articles' headings settle the outlets ("covered by Engadget")."""
+    if not numbers or not len(about):
         return 0.0
-    pool = supports[numbers[0] - 1].text_only
-    for n in numbers[1:]:
-        pool = pool | supports[n - 1].text_only
+    return coverage(about, _pooled(supports, numbers, text_only=True)).share
+
+
+def _about(asked: Claim, supports: Sequence[Support]) -> Claim:
+    """The question's claim less its outlet names (see ``_linked``)."""
     outlets = frozenset().union(*(s.outlet for s in supports))
-    about = Claim(asked.names - outlets, asked.numbers, asked.words)
-    return coverage(about, pool).share if len(about) else 0.0
+    return Claim(asked.names - outlets, asked.numbers, asked.words)
+
+
+def _pooled(
+    supports: Sequence[Support], numbers: Sequence[int], *, text_only: bool = False
+) -> Support:
+    """The union of the snippets ``numbers`` (1-based, at least one), or of their texts alone."""
+    chosen = [supports[n - 1].text_only if text_only else supports[n - 1] for n in numbers]
+    return functools.reduce(operator.or_, chosen)
 
 
 def _beyond_question(
-    sentence: str, own: Claim, asked: Claim, cited: tuple[int, ...], supports: list[Support]
+    sentence: str, own: Claim, asked: Claim, about: Claim, cited: tuple[int, ...],
+    supports: list[Support],
 ) -> CheckedSentence | None:
     """The sentence judged on what it adds to the question (see the module docstring), citing
     the snippets that tie it to the question (at most ``MAX_SET``, those the model cited
-    first); None when it adds nothing, or what it adds is not tied to the question."""
+    first); ``about`` is the question's claim less its outlets (``_about``). None when it
+    adds nothing, or what it adds is not tied to the question."""
     new = Claim(own.names - asked.names, own.numbers - asked.numbers, own.words - asked.words)
     if not len(new):
         return None
-    groups = anchors_of(new, supports)  # each new name is tied on its own: "Valve and Sony"
-    if any(linked(asked, group, supports) < LINK for group in groups):  # needs both
+    groups = _anchors(new, supports)  # each new name is tied on its own: "Valve and Sony"
+    if any(_linked(about, group, supports) < LINK for group in groups):  # needs both
         return None
     anchors = sorted({n for group in groups for n in group},
                      key=lambda n: (n not in cited, n))[:MAX_SET]
-    pool = supports[anchors[0] - 1]
-    for n in anchors[1:]:
-        pool = pool | supports[n - 1]
-    found = coverage(new, pool)
+    found = coverage(new, _pooled(supports, anchors))
     if not holds(found, len(new), joined=len(anchors) > 1):
         return None
     return CheckedSentence(sentence, tuple(sorted(anchors)), True, found.share)
@@ -193,10 +204,7 @@ def _judge(
     size = len(what)
 
     def cov(numbers: Sequence[int]) -> Coverage:
-        pool = supports[numbers[0] - 1]
-        for n in numbers[1:]:
-            pool = pool | supports[n - 1]
-        return coverage(what, pool)
+        return coverage(what, _pooled(supports, numbers))
 
     def joinable(numbers: Sequence[int]) -> bool:  # two rows of one table are two records
         tables = [supports[n - 1].table for n in numbers if supports[n - 1].table]

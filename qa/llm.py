@@ -7,25 +7,33 @@ leave as one-line ``LLMError``/``ModelError``. Nothing starts at import or const
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
-
-import openai
+from typing import TYPE_CHECKING, Protocol
 
 from qa.config import Settings
 from qa.errors import LLMError
 from qa.local_llm import LocalLLMServer, free_port, one_line
 
+if TYPE_CHECKING:
+    import openai
+
+# openai is imported at the first request, not with this module: its import takes about half
+# a second here, and a process that only retrieves (`qa eval retrieval`, the retrieval
+# benchmarks, the llama-index retriever) never needs it.
+
 __all__ = ["LLM", "LocalLLMServer", "OpenAICompatibleLLM", "Usage", "free_port", "make_llm"]
 
-# Raw HTTP errors that escape openai mid-stream: httpx under openai 1.x, httpx2 under 3.x.
-_TRANSPORT_ERRORS: tuple[type[Exception], ...] = tuple(
-    importlib.import_module(m).HTTPError for m in ("httpx2", "httpx") if importlib.util.find_spec(m)
-)
+
+@functools.cache
+def _transport_errors() -> tuple[type[Exception], ...]:
+    """Raw HTTP errors that escape openai mid-stream: httpx under openai 1.x, httpx2 under 3.x."""
+    return tuple(importlib.import_module(m).HTTPError
+                 for m in ("httpx2", "httpx") if importlib.util.find_spec(m))
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,8 @@ class OpenAICompatibleLLM:
             if base_url != self.base_url:
                 self.base_url, self._client = base_url, None
         if self._client is None:
+            import openai
+
             # An explicit key stops openai from reading OPENAI_API_KEY behind the caller's back;
             # local servers accept any key.
             self._client = openai.OpenAI(
@@ -128,8 +138,10 @@ class OpenAICompatibleLLM:
                 yielded = True
                 yield delta
         except LLMError as exc:
+            import openai
+
             if self.server is None or yielded or not isinstance(
-                exc.__cause__, (openai.APIConnectionError, *_TRANSPORT_ERRORS)
+                exc.__cause__, (openai.APIConnectionError, *_transport_errors())
             ):
                 raise
             time.sleep(0.5)  # let a dying process finish dying, so it is seen as gone
@@ -139,6 +151,8 @@ class OpenAICompatibleLLM:
         self, messages: list[dict[str, str]], max_tokens: int, temperature: float,
         stop: list[str] | None,
     ) -> Iterator[str | Usage]:
+        import openai
+
         client = self._openai()
         usage: Usage | None = None
         deltas = 0
@@ -163,7 +177,7 @@ class OpenAICompatibleLLM:
                         deltas += 1
                         yield chunk.choices[0].delta.content
                     finished = finished or chunk.choices[0].finish_reason is not None
-        except (openai.OpenAIError, *_TRANSPORT_ERRORS) as exc:
+        except (openai.OpenAIError, *_transport_errors()) as exc:
             raise self._translate(exc) from exc
         if usage is None and finished:
             counted = self.server.count_prompt_tokens(messages) if self.server else None
@@ -198,6 +212,8 @@ class OpenAICompatibleLLM:
 
     def _translate(self, exc: Exception) -> LLMError:
         """Name the endpoint and the likely fix in one line."""
+        import openai
+
         url = self.base_url
         if isinstance(exc, openai.APITimeoutError):
             return LLMError(f"the LLM at {url} did not answer in time (QA_LLM_TIMEOUT)")
@@ -214,7 +230,7 @@ class OpenAICompatibleLLM:
                 429: "is rate-limiting requests",
             }.get(status, "failed")
             return LLMError(f"the LLM at {url} {hint} (HTTP {status}): {detail}")
-        if isinstance(exc, _TRANSPORT_ERRORS):
+        if isinstance(exc, _transport_errors()):
             note = self._server_note()
             return LLMError(f"the connection to the LLM at {url} broke: {one_line(exc)}{note}")
         return LLMError(f"the LLM at {url} failed: {one_line(exc)}")

@@ -170,7 +170,8 @@ def evaluate_retrieval(queries: Sequence[Query], search: Callable[[str], Sequenc
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _FINAL = re.compile(r"final answer\s*[:\-]\s*(.+)", re.I)
-_YES_NO = re.compile(r"(yes|no)\b\s*[,.;:!—–-]", re.I)
+# "Yes," / "No." / "No — …", not "No-deal Brexit …": a hyphen counts only with a space before it
+_YES_NO = re.compile(r"(yes|no)(?:\s*[,.;:!—–]|\s+-)", re.I)
 SHORT_ANSWER_HINT = (
     "After your answer, write one last line: 'Final answer:' followed by only the few words "
     "(a name, number or word) that answer the question, or Yes or No for a yes-or-no question."

@@ -163,6 +163,8 @@ def test_short_answer_takes_the_final_line_else_the_first_sentence() -> None:
     assert short_answer("Yes, both report it [1][2]. TechCrunch adds more [1].") == "Yes"
     assert short_answer("No. The Verge says otherwise [2].") == "No"
     assert short_answer("Nobody was charged [1].") == "Nobody was charged."
+    assert short_answer("No - the rival did [2].") == "No"
+    assert short_answer("No-deal Brexit plans [1].") == "No-deal Brexit plans."
 
 
 # --- the harness on a small slice -------------------------------------------------------------
