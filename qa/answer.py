@@ -19,6 +19,7 @@ from qa.evidence import short_title
 from qa.ingest import split_sentences
 from qa.llm import LLM, Usage
 from qa.models import Answer, Citation, Snippet
+from qa.plan import asks_yes_or_no
 from qa.prompts import PROMPTS_DIR, Prompt, load_prompt, prompts_hash
 from qa.words import Support, support_of, terms
 
@@ -44,6 +45,7 @@ class Prompts:
     refusal: Prompt
     condense_system: Prompt
     condense_user: Prompt
+    yes_no: Prompt
 
     @classmethod
     def load(cls, prompts_dir: Path = PROMPTS_DIR) -> Prompts:
@@ -59,6 +61,7 @@ class Prompts:
                     "answer_refusal",
                     "condense_system",
                     "condense_user",
+                    "answer_yes_no",
                 )
             )
         )
@@ -70,7 +73,8 @@ class Prompts:
     @property
     def hash(self) -> str:
         return prompts_hash(
-            [self.system, self.user, self.retry, self.passage, self.article, self.refusal]
+            [self.system, self.user, self.retry, self.passage, self.article, self.refusal,
+             self.yes_no]
         )
 
 
@@ -125,9 +129,13 @@ def build_messages(
 
     The system turn is the same for every question, so the local server keeps it cached.
     ``instructions`` (the caller's, never an article's) follow the question, e.g. the
-    benchmark's "end on a short final answer". ``retry`` ends on the prompt without the
-    refusal option; everything before that ending is the same text, so the local server
-    reuses its cached prompt and a second look costs only the new tokens."""
+    benchmark's "end on a short final answer"; a yes-or-no question (``asks_yes_or_no``) is
+    first told to open with Yes or No, which a 1.5B model otherwise seldom does ("Both
+    articles agree that …"), leaving the reader to infer the answer. ``retry`` ends on the
+    prompt without the refusal option; everything before that ending is the same text, so
+    the local server reuses its cached prompt and a second look costs only the new tokens."""
+    if asks_yes_or_no(question):
+        instructions = "\n\n".join(filter(None, (prompts.yes_no.render(), instructions.strip())))
     return [
         {"role": "system", "content": prompts.system.render()},
         {

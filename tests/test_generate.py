@@ -13,6 +13,7 @@ from qa.answer import Prompts, build_messages, generate
 from qa.evidence import whole_passages
 from qa.llm import Usage
 from qa.models import Answer, Chunk, ScoredChunk
+from qa.plan import asks_yes_or_no
 
 PASSAGES = whole_passages([
     ScoredChunk(
@@ -119,6 +120,34 @@ def test_the_second_prompt_repeats_the_first_up_to_its_ending() -> None:
     shared = len(first[1]["content"]) - len(prompts.refusal_text) - 100
     assert first[1]["content"][:shared] == retry[1]["content"][:shared]
     assert "Question: Q?" in first[1]["content"][:shared]
+
+
+def test_a_yes_or_no_question_is_told_to_open_with_yes_or_no() -> None:
+    """Only a polar question gets the line, before the caller's own instructions, and in the
+    first prompt and the second look alike; the system turn never changes (prompt cache)."""
+    prompts = Prompts.load()
+    line = prompts.yes_no.render().strip()
+    polar = "Did allies deliver military aid, as the NATO aid article says?"
+    for retry in (False, True):
+        told = build_messages(polar, PASSAGES, prompts, instructions="End on X.", retry=retry)
+        user = told[1]["content"]
+        assert line in user and user.index(line) < user.index("End on X.")
+        assert told[0] == build_messages("Q?", PASSAGES, prompts)[0]
+    for question in ("How much military aid did allies deliver?",
+                     "Did allies deliver the aid before or after Friday?",
+                     "Did allies deliver aid, or do the articles disagree?"):
+        assert line not in build_messages(question, PASSAGES, prompts)[1]["content"]
+
+
+def test_polar_questions_are_told_apart_by_their_main_clause() -> None:
+    assert asks_yes_or_no("Does TechCrunch report a layoff?")
+    assert asks_yes_or_no("Between the report by The Verge on May 1 and the one by Wired, "
+                          "was there a change in tone?")
+    assert asks_yes_or_no("After Fortune reported on it, did The Age agree?")
+    assert not asks_yes_or_no("Which company, covered by Engadget, is set to release it?")
+    assert not asks_yes_or_no('Considering the film "Dance The Night," which character sings?')
+    assert not asks_yes_or_no("Is the portrayal consistent or inconsistent?")
+    assert not asks_yes_or_no("Who said it?")
 
 
 class CountingLLM(ScriptedLLM):
