@@ -62,7 +62,7 @@ _RULE = re.compile(r"\s*\|[\s:|-]*\|\s*$")  # a table's |---|---| line
 class SelectionOptions:
     """How much evidence to pick and how (see the module docstring for the method)."""
 
-    budget: int = 220  # tokens of snippet text and article headings the model reads
+    budget: int = 210  # tokens of snippet text and article headings the model reads
     passages: int = 10  # top retrieved passages whose sentences are candidates
     min_share: float = 0.35  # a sentence added to fill must score this share of the best
     embedding_weight: float = 1.0  # weight of embedding similarity beside keyword coverage

@@ -6,6 +6,7 @@ published on October 31, 2023, and The Verge article on ..."). ``plan_hops`` rea
 question its hops (one per outlet mention, with the days and times named near it), the words
 that follow each mention, and its comma-separated claims. The retriever ranks each hop among
 its own outlet's passages; evidence selection gives every hop and claim its best sentence.
+``asks_yes_or_no`` tells a polar question from the rest, for the answer prompt.
 """
 
 from __future__ import annotations
