@@ -132,7 +132,8 @@ class Settings(BaseSettings):
         description="Most tokens of snippets (and their article headings) the LLM reads, "
         "counted by the embedder's tokenizer.",
     )  # 210, not 220: keeps the median answer prompt within 450 tokens with the yes-or-no
-    # line (benchmarks/answer_latency.py) for 0.324 of gold facts instead of 0.326 (evidence.py)
+    # line (benchmarks/answer_latency.py) for 0.324 of gold facts instead of 0.326 (evidence.py);
+    # qa.evidence.SelectionOptions takes its defaults from here
     evidence_passages: int = Field(
         default=10, ge=1, le=100, description="Top passages whose sentences may be snippets."
     )

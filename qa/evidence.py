@@ -30,11 +30,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qa.config import Settings
 from qa.ingest import split_sentences, table_blocks
 from qa.models import Chunk, ScoredChunk, Snippet, header_line
 from qa.plan import Plan
 from qa.words import terms
 
+_DEFAULTS = Settings.model_fields
 TokenCounter = Callable[[str], int]
 Embed = Callable[[list[str]], np.ndarray]  # texts -> unit-length rows
 Idf = Callable[[set[str]], dict[str, float]]
@@ -62,8 +64,9 @@ _RULE = re.compile(r"\s*\|[\s:|-]*\|\s*$")  # a table's |---|---| line
 class SelectionOptions:
     """How much evidence to pick and how (see the module docstring for the method)."""
 
-    budget: int = 210  # tokens of snippet text and article headings the model reads
-    passages: int = 10  # top retrieved passages whose sentences are candidates
+    # the settings' defaults (QA_EVIDENCE_BUDGET, QA_EVIDENCE_PASSAGES), written down once
+    budget: int = _DEFAULTS["evidence_budget"].default  # tokens of snippet text and headings
+    passages: int = _DEFAULTS["evidence_passages"].default  # top passages giving candidates
     min_share: float = 0.35  # a sentence added to fill must score this share of the best
     embedding_weight: float = 1.0  # weight of embedding similarity beside keyword coverage
     rank_weight: float = 0.4  # bonus for a sentence of the top passage, falling to 0 at the last

@@ -186,9 +186,6 @@ def plan_hops(
                 {h: tuple(v) for h, v in clauses.items()}, claims)
 
 
-__all__ = ["Hop", "Plan", "outlet_patterns", "plan_hops"]
-
-
 _AUX = r"(?:do|does|did|is|are|was|were|has|have|had|can|could|will|would|should)"
 _WH = r"(?:who|whom|whose|what|which|when|where|why|how)"
 # The main clause opens the question or follows its introductory phrase ("Between the report
@@ -209,3 +206,6 @@ def asks_yes_or_no(question: str) -> bool:
     if not m or _ALTERNATIVE.search(question):
         return False
     return not re.fullmatch(_WH, m.group(1), re.I)
+
+
+__all__ = ["Hop", "Plan", "asks_yes_or_no", "outlet_patterns", "plan_hops"]
