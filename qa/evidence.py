@@ -8,17 +8,19 @@ against each hop clause and claim the retriever planned (``qa.plan``), by two si
   (IDF from the index's BM25 statistics);
 - embedding similarity: cosine of the sentence's and the query's all-MiniLM-L6-v2 vectors.
 
-Each query's best sentence is taken first (every hop of a multi-hop question gets evidence, as
-the retriever's ``assemble`` gives every hop a passage), then the rest by score while they score
-at least ``min_share`` of the best and fit the token budget; a bonus by the rank of a sentence's
-passage orders both (retrieval already weighed the question's hops, outlets and days). A picked
-sentence that leans on the one before it (opens with a pronoun, "He added", a bare quote) brings
-that sentence along; picked neighbours merge into one snippet; a table row is a snippet of its
-own (a record) and brings its table's header row.
+Each query's best sentence is taken first, the closest match first (every hop of a multi-hop
+question gets evidence, as the retriever's ``assemble`` gives every hop a passage), then the
+rest by score while they score at least ``min_share`` of the best and fit the token budget; a
+bonus by the rank of a sentence's passage orders both (retrieval already weighed the question's
+hops, outlets and days). A picked sentence that leans on the one before it (opens with a
+pronoun, "He added", a bare quote) brings that sentence along; picked neighbours merge into one
+snippet; a table row is a snippet of its own (a record) and brings its table's header row.
 
 The weights were chosen on the first 200 MultiHop-RAG dev records (``benchmarks/evidence.py``):
 at 260 tokens the rank bonus raised the share of gold facts one snippet holds from 0.343 to
 0.366 and 10-word headlines to 0.375; filling by rounds of one sentence per article lowered it.
+Taking the queries' best sentences closest match first (not in query order) raised it at 210
+tokens from 0.324 to 0.364, and on records 201-400 from 0.332 to 0.369.
 """
 
 from __future__ import annotations
@@ -189,9 +191,9 @@ def score_sentences(queries: list[tuple[str, tuple[str, ...]]], sentences: list[
 
 def pick(scores: np.ndarray, sentences: list[_Sentence], count_tokens: TokenCounter,
          options: SelectionOptions) -> dict[int, None]:
-    """The sentences to show, in the order taken: every query's best first, then the rest by
-    score plus rank bonus, while a sentence scores ``min_share`` of the best and fits the
-    budget. Sentences a pick leans on come with it."""
+    """The sentences to show, in the order taken: every query's best first (the best-matched
+    query's first), then the rest by score plus rank bonus, while a sentence scores
+    ``min_share`` of the best and fits the budget. Sentences a pick leans on come with it."""
     overall = scores.max(axis=0)
     prior = rank_prior(sentences, options)
     order = overall + prior
@@ -212,10 +214,15 @@ def pick(scores: np.ndarray, sentences: list[_Sentence], count_tokens: TokenCoun
         for j in [*_leaning(sentences, i), i]:
             chosen.setdefault(j, None)
 
-    for row in scores:  # every query's best sentence first
-        best = int((row + prior * (row > 0)).argmax())
-        if row[best] > 0 and best not in chosen and (not chosen or used + cost(best)
-                                                     <= options.budget):
+    # Every query's best sentence first, the closest match first: taken in query order, a
+    # query nothing matches well (often the whole question) spent the budget on a loose
+    # sentence before a hop's exact one (gold facts held, dev records 1-200: 0.324 -> 0.364;
+    # 201-400: 0.332 -> 0.369).
+    bests = [(float(row[b]), b) for row in scores
+             for b in [int((row + prior * (row > 0)).argmax())]]
+    for score, best in sorted(bests, key=lambda sb: -sb[0]):
+        if score > 0 and best not in chosen and (not chosen or used + cost(best)
+                                                 <= options.budget):
             take(best)
     top = float(overall.max())
     ranked = [i for i in np.argsort(-order, kind="stable").tolist()

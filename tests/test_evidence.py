@@ -81,6 +81,23 @@ def test_each_planned_hop_gets_a_sentence_from_its_own_outlet() -> None:
     assert sources == sorted(sources, key=sources.index)
 
 
+def test_the_closest_matched_query_picks_first_when_the_budget_is_tight() -> None:
+    # The whole question's best sentence is long and loose; the claim's best is short and
+    # exact. Taken in query order the loose one filled the budget and the fact was left out.
+    loose = ("The council debated the new bridge on Monday, and many residents came to the "
+             "long meeting at the town hall that evening to hear who said what.")
+    exact = "Ruiz said it would cost 40 million dollars."
+    body = f"{loose} {exact}"
+    passage = ScoredChunk(_chunk(body, 0, len(body)), 1.0)
+    question = "Who said the new bridge, debated by the council on Monday, would cost 40 million?"
+    plan = Plan(claims=("would cost 40 million",))
+    [snippet] = select(question, [passage], plan=plan,
+                       idf=lambda terms: dict.fromkeys(terms, 1.0),
+                       count_tokens=lambda text: len(text.split()), embed=None,
+                       options=SelectionOptions(budget=30))
+    assert snippet.text == exact
+
+
 def test_whole_passages_are_the_passage_path() -> None:
     passage = ScoredChunk(_chunk(BODY, 0, len(BODY)), 0.7)
     [snippet] = whole_passages([passage])
