@@ -4,8 +4,11 @@ many tokens it costs, for picked snippets against whole passages.
 For each question of queries-dev.json (null queries left out): retrieve, then select evidence
 both ways, and report per mode the share of gold facts held whole by one snippet (spaces and
 newlines removed, as the paper matches facts) and by the evidence as a whole, the share of
-questions with all their facts, tokens of evidence (embedder word-pieces), snippets per
-question and selection time. ``--budget`` and friends try other selection settings.
+questions with all their facts, the share of questions answered by a name or a phrase (not
+yes or no) whose gold answer the model reads (headings and full names included, any case),
+tokens of evidence (embedder word-pieces), snippets per question and selection time.
+``--budget`` and friends try other selection settings; the first budget is also run without
+full names (``qa.names``) for comparison.
 
     python benchmarks/evidence.py --index /tmp/mh-index --limit 200 [--budget 320 ...]
 """
@@ -18,6 +21,7 @@ import statistics
 import time
 from pathlib import Path
 
+from qa.answer import Prompts, evidence_block
 from qa.config import Settings
 from qa.evidence import SelectionOptions
 from qa.metrics import NULL_TYPE, load_queries
@@ -52,12 +56,16 @@ def main() -> None:
 
     queries = [q for q in load_queries(QUERIES, limit=args.limit)
                if q.question_type != NULL_TYPE]
-    modes = [("passages", None)] + [(f"snippets@{b}", b) for b in args.budget]
-    rows: dict[str, list[dict[str, float]]] = {m: [] for m, _b in modes}
+    prompts = Prompts.load()
+    modes = [("passages", None, True)] + [(f"snippets@{b}", b, True) for b in args.budget] + [
+        (f"snippets@{args.budget[0]}, no full names", args.budget[0], False)]
+    rows: dict[str, list[dict[str, float]]] = {m: [] for m, _b, _n in modes}
     for q in queries:
         passages = service.retrieve(q.text)
+        openings = service.article_openings(passages[: service.settings.evidence_passages])
         facts = [squash(f) for f in q.facts]
-        for mode, budget in modes:
+        named = q.answer.lower() not in ("yes", "no")
+        for mode, budget, names in modes:
             started = time.perf_counter()
             if budget is None:
                 snippets = service.select_evidence(q.text, passages, mode="passages")
@@ -71,7 +79,9 @@ def main() -> None:
                         lambda texts: __import__("numpy").asarray(
                             service._index.embedder.get_text_embedding_batch(texts))),
                     options=SelectionOptions(budget=budget, min_share=args.min_share,
-                                             embedding_weight=args.embedding_weight))
+                                             embedding_weight=args.embedding_weight,
+                                             full_names=names),
+                    openings=openings)
             seconds = time.perf_counter() - started
             texts = [squash(s.prompt_text) for s in snippets]
             whole = "".join(texts)
@@ -79,7 +89,9 @@ def main() -> None:
             rows[mode].append({
                 "facts": len(facts), "in_one": one, "in_all": sum(f in whole for f in facts),
                 "tokens": sum(count(s.prompt_text) for s in snippets),
-                "snippets": len(snippets), "seconds": seconds,
+                "snippets": len(snippets), "seconds": seconds, "named": named,
+                "answer_held": named and q.answer.lower() in evidence_block(
+                    snippets, prompts).lower(),
             })
     report = {}
     for mode, got in rows.items():
@@ -89,13 +101,21 @@ def main() -> None:
             "fact_recall_one_snippet": sum(r["in_one"] for r in got) / facts,
             "fact_recall": sum(r["in_all"] for r in got) / facts,
             "all_facts": sum(r["in_all"] == r["facts"] for r in got) / len(got),
+            # a question whose evidence holds no gold fact cannot be answered with a citation
+            # that quotes one: a ceiling on "answered with a gold citation"
+            "any_fact": sum(r["in_one"] > 0 for r in got) / len(got),
+            "named_questions": sum(r["named"] for r in got),
+            "answer_held": sum(r["answer_held"] for r in got) / max(1, sum(r["named"]
+                                                                      for r in got)),
             "median_tokens": statistics.median(r["tokens"] for r in got),
             "median_snippets": statistics.median(r["snippets"] for r in got),
             "selection_p50_ms": 1000 * statistics.median(r["seconds"] for r in got),
         }
         r = report[mode]
         print(f"{mode:<16} facts held by one snippet {r['fact_recall_one_snippet']:.3f}, "
-              f"by all {r['fact_recall']:.3f}, all facts {r['all_facts']:.3f}; median "
+              f"by all {r['fact_recall']:.3f}, all facts {r['all_facts']:.3f}, a fact in one "
+              f"snippet {r['any_fact']:.3f}, answer held "
+              f"{r['answer_held']:.3f} of {r['named_questions']}; median "
               f"{r['median_tokens']:.0f} tokens in {r['median_snippets']:.0f} snippets; "
               f"selection p50 {r['selection_p50_ms']:.0f} ms")
     if args.out:

@@ -209,13 +209,20 @@ def evidence_section(rep: dict | None) -> list[str]:
              f"`benchmarks/evidence.py`: the first {rep['limit']} records of queries-dev.json "
              "(null queries left out), retrieval then selection, no LLM. A gold fact counts "
              "when one snippet (with its table header) holds it whole, spaces removed; tokens "
-             "are the embedder's word-pieces of what the model reads.", "",
+             "are the embedder's word-pieces of the snippets (headings not counted). Answer held: "
+             "of the questions answered by a name or phrase (not yes or no), the share whose "
+             "gold answer is in what the model reads, headings and full names included (any "
+             "case).", "",
              "| evidence | facts held by one snippet | facts held | questions with all facts "
-             "| median tokens | median snippets | selection p50 ms |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+             "| questions with a fact in one snippet | answer held | median tokens "
+             "| median snippets | selection p50 ms |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for mode, r in rep["report"].items():
+        held = (f"{r['answer_held']:.3f} ({r['named_questions']})" if "answer_held" in r
+                else "—")
         lines.append(f"| {mode} | {r['fact_recall_one_snippet']:.3f} | {r['fact_recall']:.3f} | "
-                     f"{r['all_facts']:.3f} | {r['median_tokens']:.0f} | "
+                     f"{r['all_facts']:.3f} | {r.get('any_fact', float('nan')):.3f} | {held} | "
+                     f"{r['median_tokens']:.0f} | "
                      f"{r['median_snippets']:.0f} | {r['selection_p50_ms']:.0f} |")
     lines.append("")
     return lines

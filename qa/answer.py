@@ -46,6 +46,7 @@ class Prompts:
     condense_system: Prompt
     condense_user: Prompt
     yes_no: Prompt
+    names: Prompt
 
     @classmethod
     def load(cls, prompts_dir: Path = PROMPTS_DIR) -> Prompts:
@@ -62,6 +63,7 @@ class Prompts:
                     "condense_system",
                     "condense_user",
                     "answer_yes_no",
+                    "answer_names",
                 )
             )
         )
@@ -74,7 +76,7 @@ class Prompts:
     def hash(self) -> str:
         return prompts_hash(
             [self.system, self.user, self.retry, self.passage, self.article, self.refusal,
-             self.yes_no]
+             self.yes_no, self.names]
         )
 
 
@@ -103,7 +105,8 @@ def defang(text: str) -> str:
 
 def evidence_block(snippets: Sequence[Snippet], prompts: Prompts) -> str:
     """The numbered snippets as the model reads them, under one heading per article (their
-    order keeps each article's snippets together)."""
+    order keeps each article's snippets together), with the full names its snippets give
+    only in part ("Bankman-Fried": "Names in full: Sam Bankman-Fried")."""
     blocks = []
     for _article, group in groupby(snippets, key=lambda s: s.passage.article_id):
         group = list(group)
@@ -111,6 +114,8 @@ def evidence_block(snippets: Sequence[Snippet], prompts: Prompts) -> str:
         lines = [prompts.article.render(title=short_title(c.title) or c.path,
                                         source=c.source or "unknown source",
                                         date=c.published_at[:10] or "undated")]
+        if names := list(dict.fromkeys(n for s in group for n in s.names)):
+            lines.append(prompts.names.render(names="; ".join(names)))
         lines += [prompts.passage.render(number=s.number, text=defang(s.prompt_text))
                   for s in group]
         blocks.append("\n".join(lines))
@@ -198,12 +203,12 @@ def refused_answer(
 
 
 def snippet_support(snippet: Snippet) -> Support:
-    """What a snippet can vouch for: its article's title, outlet and date, and its text (with
-    its table's header row)."""
+    """What a snippet can vouch for: its article's title, outlet and date, the full names it
+    gives in part, and its text (with its table's header row)."""
     c = snippet.passage
     table = f"{c.article_id}@{snippet.header_start}" if snippet.header else ""
-    return support_of(snippet.prompt_text, heading=c.title, outlet=c.source,
-                      published_at=c.published_at, table=table)
+    return support_of(snippet.prompt_text, heading=" ".join((c.title, *snippet.names)),
+                      outlet=c.source, published_at=c.published_at, table=table)
 
 
 def check(raw: str, snippets: Sequence[Snippet], question: str) -> CheckResult:

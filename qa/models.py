@@ -74,6 +74,8 @@ class Snippet:
     ``text`` is exactly ``Article.body[start:end]``; ``passage`` is the chunk it was picked
     from (its span contains the snippet's), kept for context. A snippet of table rows keeps the
     table's header row, exact at ``Article.body[header_start:]`` (``-1``: no header).
+    ``names`` are the full forms, from elsewhere in its article, of names the text gives only
+    in part; the prompt shows them above the article's snippets and they vouch for names.
     """
 
     number: int
@@ -84,6 +86,7 @@ class Snippet:
     header: str = ""
     header_start: int = -1
     score: float = 0.0  # evidence score (0-1); a whole passage given as-is has its fused score
+    names: tuple[str, ...] = ()  # full forms of names the text gives only in part (qa.names)
 
     @property
     def prompt_text(self) -> str:

@@ -170,3 +170,22 @@ def test_seed_evidence_is_a_few_exact_sentences_within_budget(service: QAService
     passages = service.select_evidence(question, service.retrieve(question), mode="passages")
     assert len(passages) <= service.settings.context_k
     assert all(p.text == p.passage.text for p in passages)
+
+
+def test_a_name_given_in_part_comes_with_its_full_form_and_vouches_for_it() -> None:
+    from qa.answer import Prompts, check, evidence_block
+
+    body = BODY + "\nRuiz said the steel would come from a local mill."
+    opening = _chunk(body, 0, 120)
+    tail = ScoredChunk(_chunk(body, BODY.index("Opponents"), len(body), index=1), 1.0)
+    [alone] = _select("Where would the steel come from?", [tail])
+    assert alone.text.startswith("Ruiz said") and alone.names == ()  # no opening: no name
+    [snippet] = select("Where would the steel come from?", [tail], plan=Plan(),
+                       idf=lambda terms: dict.fromkeys(terms, 1.0),
+                       count_tokens=lambda text: len(text.split()), embed=None,
+                       openings=[opening])
+    assert snippet.names == ("Ana Ruiz",) and snippet.text == alone.text
+    assert "Names in full: Ana Ruiz\n[1] Ruiz said" in evidence_block([snippet], Prompts.load())
+    answer = "The steel would come from a local mill, said Ana Ruiz [1]."
+    assert check(answer, [snippet], "Where would the steel come from?").unsupported == ()
+    assert check(answer, [alone], "Where would the steel come from?").unsupported  # "Ana"
