@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ingest import cpu  # this folder's ingest benchmark
+
 from qa.config import Settings
 from qa.models import Answer, Evidence
 from qa.service import QAService
@@ -154,6 +156,7 @@ def main() -> None:
         results["llm"] = base.llm_base_url or "the packaged Qwen2.5-Coder-1.5B Q4_K_M, local"
         results["limit"] = args.limit
         results["date"] = time.strftime("%Y-%m-%d")
+        results["cpu"] = cpu()
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=1, default=float) + "\n")
 

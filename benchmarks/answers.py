@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from ingest import cpu  # this folder's ingest benchmark
+
 from qa.config import Settings
 from qa.eval import format_answers, load_queries, run_answers
 from qa.service import QAService
@@ -47,7 +49,7 @@ def main() -> None:
     llm = settings.llm_model if settings.llm_base_url else local
     record = {"report": report, "queries_file": args.queries.name, "limit": args.limit,
               "llm": llm, "evidence_budget": settings.evidence_budget,
-              "date": time.strftime("%Y-%m-%d")}
+              "date": time.strftime("%Y-%m-%d"), "cpu": cpu()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=1) + "\n")
 

@@ -161,6 +161,25 @@ def equivalence_section(rep: dict | None) -> list[str]:
     return lines
 
 
+_ANSWER_HEAD = ["| evidence | n | accuracy | citation precision | answered with a gold citation "
+                "| median prompt tokens | median first token | s per answer |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|"]
+
+
+def _answer_rows(modes: dict) -> list[str]:
+    lines = []
+    for mode, r in modes.items():
+        tokens = r.get("median_prompt_tokens")
+        first = r.get("median_first_token_s")
+        lines.append(f"| {mode} | {r['queries']} | {r['accuracy']:.3f} | "
+                     f"{r['citation_precision']:.3f} ({r['citations']}) | "
+                     f"{r['answered_with_gold_citation']:.3f} ({r['answered']}) | "
+                     f"{'—' if tokens is None else f'{tokens:.0f}'} | "
+                     f"{'—' if first is None else f'{first:.1f} s'} | "
+                     f"{r['seconds_per_answer']:.1f} |")
+    return lines
+
+
 def answers_section(rep: dict | None) -> list[str]:
     if not rep:
         return []
@@ -179,19 +198,9 @@ def answers_section(rep: dict | None) -> list[str]:
              "facts), over answered non-null questions; a whole passage holds a fact more "
              "easily than a sentence does, so the passage path's precision is an upper bound "
              "of what it shows the reader. The paper's GPT-4 with retrieved chunks scored 0.56 "
-             "under its own, more lenient scoring.", "",
-             "| evidence | n | accuracy | citation precision | answered with a gold citation "
-             "| median prompt tokens | median first token | s per answer |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for mode, r in modes.items():
-        tokens = r.get("median_prompt_tokens")
-        first = r.get("median_first_token_s")
-        lines.append(f"| {mode} | {r['queries']} | {r['accuracy']:.3f} | "
-                     f"{r['citation_precision']:.3f} ({r['citations']}) | "
-                     f"{r['answered_with_gold_citation']:.3f} ({r['answered']}) | "
-                     f"{'—' if tokens is None else f'{tokens:.0f}'} | "
-                     f"{'—' if first is None else f'{first:.1f} s'} | "
-                     f"{r['seconds_per_answer']:.1f} |")
+             "under its own, more lenient scoring."
+             + (f" CPU: {rep['cpu']}." if rep.get("cpu") else ""), "",
+             *_ANSWER_HEAD, *_answer_rows(modes)]
     lines += ["", "By question type:", "",
               "| question type | n | " + " | ".join(f"{m} accuracy" for m in modes) + " |",
               "|---|---:|" + "---:|" * len(modes)]
@@ -235,7 +244,8 @@ def latency_section(rep: dict | None) -> list[str]:
              f"`benchmarks/answer_latency.py` with {rep['llm']}, streaming, both evidence paths "
              "on the same questions in one run, taking turns. Prompt tokens are the model's "
              "own count; times are from the question; medians (min–max) over the answers that "
-             "reached the model (a refusal below the similarity floor makes no model call).", "",
+             "reached the model (a refusal below the similarity floor makes no model call)."
+             + (f" Run {rep['date']}, CPU: {rep['cpu']}." if rep.get("cpu") else ""), "",
              "| questions | evidence | n | model answers | prompt tokens | evidence on screen "
              "| first token | total |", "|---|---|---:|---:|---:|---|---|---|"]
     names = {"seed": "seed article", "multihop": f"MultiHop dev, first {rep['limit']}"}
@@ -414,7 +424,7 @@ def main() -> None:
         "python benchmarks/ingest.py --corpus $D/corpus.json --articles 80",
         "python benchmarks/embedder_equivalence.py --corpus $D/corpus.json --chunks 1000 "
         "--torch --queries $D/queries-dev.json",
-        "python benchmarks/evidence.py --index /tmp/mh-index --limit 200 "
+        "python benchmarks/evidence.py --index /tmp/mh-index --limit 200 --budget 210 220 300 "
         "--out benchmarks/results/evidence.json",
         "python benchmarks/answers.py --corpus $D/corpus.json --queries $D/queries-dev.json "
         "--index /tmp/mh-index --limit 60",
