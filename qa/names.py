@@ -66,7 +66,7 @@ def short_forms(texts: Iterable[str]) -> dict[str, str]:
     claims: dict[str, set[str]] = {}
     for name in shortest:
         words = name.split()
-        for word in {words[0], words[-1]}:
+        for word in dict.fromkeys((words[0], words[-1])):  # not a set: the same order each run
             if len(word) >= 3 and word.lower() not in lower and word.lower() not in _OPENERS:
                 claims.setdefault(word, set()).add(name)
     return {word: next(iter(full)) for word, full in claims.items() if len(full) == 1}
