@@ -21,7 +21,7 @@ from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 
 from qa.errors import IngestError, ModelError
 from qa.formats import read_articles
-from qa.models import Article, Chunk, IngestProblem, header_line
+from qa.models import Article, Chunk, IngestProblem, chunk_id, header_line
 
 CHUNKER_VERSION = "2"  # bump when chunk boundaries change, so every article re-embeds
 
@@ -226,7 +226,7 @@ def chunk_articles(
             if budgets[i] < 1:
                 raise IngestError(f"{art.id}: its header leaves no room in {max_tokens} tokens")
             spans = _pack(art.body, sentences[i], starts[i], budgets[i], overlap)
-            result[i] = [Chunk(id=f"{art.id}:{n:04d}", article_id=art.id, index=n,
+            result[i] = [Chunk(id=chunk_id(art.id, n), article_id=art.id, index=n,
                                text=art.body[a:b], start=a, end=b, title=titles[i],
                                source=art.source, published_at=art.published_at, url=art.url,
                                path=art.path, also_in=art.also_in,

@@ -65,7 +65,7 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
 
 
 def article_of(chunk_id: str) -> str:
-    """The article id inside a chunk id (``f"{article_id}:{i:04d}"``)."""
+    """The article id inside a chunk id (``qa.models.chunk_id``)."""
     return chunk_id.rsplit(":", 1)[0]
 
 

@@ -22,11 +22,16 @@ class Article:
     also_in: tuple[str, ...] = ()  # the outlets of those copies (other than ``source``)
 
 
+def chunk_id(article_id: str, index: int) -> str:
+    """The store id of an article's ``index``-th chunk (0: its opening)."""
+    return f"{article_id}:{index:04d}"
+
+
 @dataclass(frozen=True)
 class Chunk:
     """A sentence-aligned slice of an article body; ``start``/``end`` index ``Article.body``."""
 
-    id: str  # f"{article_id}:{i:04d}"
+    id: str  # chunk_id(article_id, index)
     article_id: str
     index: int
     text: str

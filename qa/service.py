@@ -21,7 +21,7 @@ from qa.config import Settings
 from qa.errors import IngestError, QAError, StoreError
 from qa.index import ArticleIndex, IndexStats
 from qa.llm import LLM, make_llm
-from qa.models import Answer, Chunk, Evidence, IndexReport, ScoredChunk, Snippet
+from qa.models import Answer, Chunk, Evidence, IndexReport, ScoredChunk, Snippet, chunk_id
 from qa.onnx_embed import OnnxEmbedding
 from qa.retrieve import RetrievalOptions, Retriever, best_similarity
 
@@ -207,8 +207,8 @@ class QAService:
     def article_openings(self, passages: list[ScoredChunk]) -> list[Chunk]:
         """The first chunk of each article of ``passages``, where an article names its people
         and companies in full (``qa.names``): one read of the store, a few milliseconds."""
-        articles = dict.fromkeys(p.chunk.article_id for p in passages if p.chunk.start > 0)
-        found = self._index.passages([f"{a}:0000" for a in articles])
+        articles = dict.fromkeys(p.chunk.article_id for p in passages if p.chunk.index > 0)
+        found = self._index.passages([chunk_id(a, 0) for a in articles])
         return [chunk for chunk, _vector in found.values() if chunk is not None]
 
     def _embed_for_question(self, texts: list[str]) -> np.ndarray:
