@@ -6,7 +6,9 @@ both ways, and report per mode the share of gold facts held whole by one snippet
 newlines removed, as the paper matches facts) and by the evidence as a whole, the share of
 questions with all their facts, the share of questions answered by a name or a phrase (not
 yes or no) whose gold answer the model reads (headings and full names included, any case),
-tokens of evidence (embedder word-pieces), snippets per question and selection time.
+tokens of evidence (embedder word-pieces), snippets per question and selection time (the
+service's own ``select_evidence`` call: the read of the articles' opening chunks and the
+one-core query-time embedding included).
 ``--budget`` and friends try other selection settings; the first budget is also run without
 full names (``qa.names``) for comparison.
 
@@ -62,26 +64,16 @@ def main() -> None:
     rows: dict[str, list[dict[str, float]]] = {m: [] for m, _b, _n in modes}
     for q in queries:
         passages = service.retrieve(q.text)
-        openings = service.article_openings(passages[: service.settings.evidence_passages])
         facts = [squash(f) for f in q.facts]
         named = q.answer.lower() not in ("yes", "no")
         for mode, budget, names in modes:
             started = time.perf_counter()
-            if budget is None:
-                snippets = service.select_evidence(q.text, passages, mode="passages")
-            else:
-                from qa import evidence
-
-                snippets = evidence.select(
-                    q.text, passages, plan=service.retriever.plan(q.text),
-                    idf=service.retriever.idf, count_tokens=count,
-                    embed=None if args.no_embed else (
-                        lambda texts: __import__("numpy").asarray(
-                            service._index.embedder.get_text_embedding_batch(texts))),
-                    options=SelectionOptions(budget=budget, min_share=args.min_share,
-                                             embedding_weight=args.embedding_weight,
-                                             full_names=names),
-                    openings=openings)
+            snippets = service.select_evidence(
+                q.text, passages, mode="passages" if budget is None else "snippets",
+                options=None if budget is None else SelectionOptions(
+                    budget=budget, passages=service.settings.evidence_passages,
+                    min_share=args.min_share, embedding_weight=args.embedding_weight,
+                    embed=not args.no_embed, full_names=names))
             seconds = time.perf_counter() - started
             texts = [squash(s.prompt_text) for s in snippets]
             whole = "".join(texts)

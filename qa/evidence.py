@@ -91,7 +91,6 @@ class _Sentence:
     passage: Chunk  # the best-ranked retrieved passage holding it
     rank: int  # that passage's retrieval rank
     order: int  # position among its article's candidate sentences
-    names: tuple[str, ...] = ()  # full forms of the names it gives only in part (qa.names)
 
 
 TITLE_WORDS = 10  # a headline in the evidence is cut to this many words: headings cost tokens
@@ -129,8 +128,7 @@ def candidates(passages: Sequence[ScoredChunk]) -> list[_Sentence]:
     out = []
     for sentences in by_article.values():
         sentences.sort(key=lambda s: s.start)
-        out += [_Sentence(s.article, s.start, s.end, s.text, s.passage, s.rank, i)
-                for i, s in enumerate(sentences)]
+        out += [replace(s, order=i) for i, s in enumerate(sentences)]
     return out
 
 
@@ -173,27 +171,41 @@ def select(
     articles, where names are given in full. Raises nothing: no candidates gives no snippets.
     """
     sentences = candidates(passages[: options.passages])
-    if options.full_names:
-        sentences = with_full_names(sentences, [p.chunk for p in passages] + list(openings))
     queries = queries_of(question, plan)
     if not sentences or not queries:
         return []
+    names_of = (full_names_of([p.chunk for p in passages] + list(openings))
+                if options.full_names else lambda _s: ())
     scores = score_sentences(queries, sentences, idf, embed if options.embed else None,
                              options)
-    chosen = pick(scores, sentences, count_tokens, options)
-    return _snippets(sentences, chosen, scores.max(axis=0))
+    chosen = pick(scores, sentences, count_tokens, options, names_of)
+    return _snippets(sentences, chosen, scores.max(axis=0), names_of)
 
 
-def with_full_names(sentences: list[_Sentence], chunks: Sequence[Chunk]) -> list[_Sentence]:
-    """The sentences, each with the full names it gives only in part, by the ``chunks`` of its
-    article (``qa.names``); a name its article's heading shows is known."""
+NamesOf = Callable[[_Sentence], tuple[str, ...]]
+
+
+def full_names_of(chunks: Sequence[Chunk]) -> NamesOf:
+    """A function giving the full names a sentence gives only in part, by the ``chunks`` of
+    its article (``qa.names``); a name its article's heading shows is known. Each article's
+    names and each sentence's are worked out when first asked for: of about 60 candidates,
+    selection asks for the few that fit the budget."""
     texts: dict[str, dict[str, None]] = defaultdict(dict)
     for c in chunks:
         texts[c.article_id].setdefault(c.text, None)
-    forms = {article: short_forms(t) for article, t in texts.items()}
-    return [replace(s, names=tuple(n for n in expansions(s.text, forms.get(s.article, {}))
-                                   if n not in short_title(s.passage.title)))
-            for s in sentences]
+    forms: dict[str, dict[str, str]] = {}
+    found: dict[tuple[str, int], tuple[str, ...]] = {}
+
+    def names_of(s: _Sentence) -> tuple[str, ...]:
+        if (s.article, s.start) not in found:
+            if s.article not in forms:
+                forms[s.article] = short_forms(texts.get(s.article, {}))
+            found[s.article, s.start] = tuple(
+                n for n in expansions(s.text, forms[s.article])
+                if n not in short_title(s.passage.title))
+        return found[s.article, s.start]
+
+    return names_of
 
 
 def rank_prior(sentences: list[_Sentence], options: SelectionOptions) -> np.ndarray:
@@ -214,7 +226,7 @@ def score_sentences(queries: list[tuple[str, tuple[str, ...]]], sentences: list[
 
 
 def pick(scores: np.ndarray, sentences: list[_Sentence], count_tokens: TokenCounter,
-         options: SelectionOptions) -> dict[int, None]:
+         options: SelectionOptions, names_of: NamesOf = lambda _s: ()) -> dict[int, None]:
     """The sentences to show, in the order taken: every query's best first (the best-matched
     query's first), then the rest by score plus rank bonus, while a sentence scores
     ``min_share`` of the best and fits the budget. Sentences a pick leans on come with it."""
@@ -226,27 +238,33 @@ def pick(scores: np.ndarray, sentences: list[_Sentence], count_tokens: TokenCoun
     named: dict[str, dict[str, None]] = defaultdict(dict)  # full names shown, per article
     used = 0
 
-    def new_names(i: int) -> list[str]:
-        known = named[sentences[i].article]
-        found = {n: None for j in [*_leaning(sentences, i), i] for n in sentences[j].names}
-        return [n for n in found if n not in known]
-
-    def cost(i: int) -> int:
-        extra = [i, *_leaning(sentences, i)]
+    def cost(i: int) -> tuple[int, list[str]]:
+        """Tokens that showing sentence ``i`` adds (with what it leans on, its article's
+        heading and the full names new to its article), and those names; the names
+        are worked out only when the rest fits."""
+        extra = [*_leaning(sentences, i), i]
         text = " ".join(sentences[j].text for j in extra if j not in chosen)
-        head = "" if per_article[sentences[i].article] else heading(sentences[i].passage)
-        names = new_names(i)
-        # the "Names in full:" line, once per article, then each name
-        names_cost = count_tokens("; ".join(names)) + (
-            1 if named[sentences[i].article] else 5) if names else 0
-        return count_tokens(text) + count_tokens(head) + names_cost + 4 if text else 0
+        if not text:
+            return 0, []
+        article = sentences[i].article
+        head = "" if per_article[article] else heading(sentences[i].passage)
+        tokens = count_tokens(text) + count_tokens(head) + 4
+        if chosen and used + tokens > options.budget:
+            return tokens, []
+        known = named[article]
+        names = [n for n in dict.fromkeys(n for j in extra for n in names_of(sentences[j]))
+                 if n not in known]
+        if names:  # the "Names in full:" line, once per article, then each name
+            tokens += count_tokens("; ".join(names)) + (1 if known else 5)
+        return tokens, names
 
-    def take(i: int) -> None:
+    def take(i: int, tokens: int, names: list[str]) -> None:
         nonlocal used
-        used += cost(i)
+        used += tokens
+        extra = [*_leaning(sentences, i), i]
         per_article[sentences[i].article] += 1
-        named[sentences[i].article].update(dict.fromkeys(new_names(i)))
-        for j in [*_leaning(sentences, i), i]:
+        named[sentences[i].article].update(dict.fromkeys(names))
+        for j in extra:
             chosen.setdefault(j, None)
 
     # Every query's best sentence first, the closest match first: taken in query order, a
@@ -256,15 +274,18 @@ def pick(scores: np.ndarray, sentences: list[_Sentence], count_tokens: TokenCoun
     bests = [(float(row[b]), b) for row in scores
              for b in [int((row + prior * (row > 0)).argmax())]]
     for score, best in sorted(bests, key=lambda sb: -sb[0]):
-        if score > 0 and best not in chosen and (not chosen or used + cost(best)
-                                                 <= options.budget):
-            take(best)
+        if score > 0 and best not in chosen:
+            tokens, names = cost(best)
+            if not chosen or used + tokens <= options.budget:
+                take(best, tokens, names)
     top = float(overall.max())
     ranked = [i for i in np.argsort(-order, kind="stable").tolist()
               if overall[i] >= options.min_share * top]
     for i in ranked:
-        if i not in chosen and used + cost(i) <= options.budget:
-            take(i)
+        if i not in chosen:
+            tokens, names = cost(i)
+            if used + tokens <= options.budget:
+                take(i, tokens, names)
     return chosen
 
 
@@ -308,8 +329,8 @@ def _previous(sentences: list[_Sentence], i: int) -> int | None:
     return None
 
 
-def _snippets(sentences: list[_Sentence], chosen: dict[int, None],
-              overall: np.ndarray) -> list[Snippet]:
+def _snippets(sentences: list[_Sentence], chosen: dict[int, None], overall: np.ndarray,
+              names_of: NamesOf) -> list[Snippet]:
     """Merge neighbouring picks of one passage into snippets, attach table headers, number
     them: articles in order of their best score, snippets in article order."""
     by_article: dict[str, list[int]] = defaultdict(list)
@@ -334,7 +355,7 @@ def _snippets(sentences: list[_Sentence], chosen: dict[int, None],
             passage = _holder(first, last)
             a, b = first.start - passage.start, last.end - passage.start
             header, header_start = _table_header(passage, first)
-            names = tuple(dict.fromkeys(n for i in run for n in sentences[i].names))
+            names = tuple(dict.fromkeys(n for i in run for n in names_of(sentences[i])))
             out.append(Snippet(number=len(out) + 1, passage=passage, text=passage.text[a:b],
                                start=first.start, end=last.end, header=header,
                                header_start=header_start,

@@ -182,15 +182,19 @@ class QAService:
         return self.retriever.retrieve(question, top_k=top_k)
 
     def select_evidence(
-        self, question: str, passages: list[ScoredChunk], *, mode: str | None = None
+        self, question: str, passages: list[ScoredChunk], *, mode: str | None = None,
+        options: evidence.SelectionOptions | None = None,
     ) -> list[Snippet]:
         """What the model will read for this question: picked sentences (``snippets``, see
         ``qa.evidence``) or the top ``context_k`` passages whole (``passages``); ``mode``
-        defaults to ``QA_EVIDENCE``."""
+        defaults to ``QA_EVIDENCE``, ``options`` to ``QA_EVIDENCE_BUDGET`` and
+        ``QA_EVIDENCE_PASSAGES`` with the method's defaults (the benchmark tries others)."""
         if (mode or self.settings.evidence) == "passages":
             return evidence.whole_passages(passages[: self.settings.context_k])
         retriever = self.retriever
         tokenizer = self._index.tokenizer
+        options = options or evidence.SelectionOptions(
+            budget=self.settings.evidence_budget, passages=self.settings.evidence_passages)
         return evidence.select(
             question,
             passages,
@@ -198,10 +202,9 @@ class QAService:
             idf=retriever.idf,
             count_tokens=lambda text: len(tokenizer.encode(text, add_special_tokens=False)),
             embed=self._embed_for_question,
-            options=evidence.SelectionOptions(
-                budget=self.settings.evidence_budget, passages=self.settings.evidence_passages
-            ),
-            openings=self.article_openings(passages[: self.settings.evidence_passages]),
+            options=options,
+            openings=self.article_openings(passages[: options.passages]) if options.full_names
+            else [],
         )
 
     def article_openings(self, passages: list[ScoredChunk]) -> list[Chunk]:

@@ -167,6 +167,10 @@ def test_seed_evidence_is_a_few_exact_sentences_within_budget(service: QAService
     seed_chars = len(service.bodies[SEED.name])  # type: ignore[attr-defined]
     assert sum(len(s.text) for s in snippets) < seed_chars / 2  # sentences, not the article
     _exact(snippets, service.bodies)  # type: ignore[attr-defined]
+    tight = service.select_evidence(question, service.retrieve(question),  # the benchmark's way
+                                    options=SelectionOptions(budget=30))
+    assert tight and sum(len(tokenizer.encode(s.text, add_special_tokens=False))
+                         for s in tight) < total
     passages = service.select_evidence(question, service.retrieve(question), mode="passages")
     assert len(passages) <= service.settings.context_k
     assert all(p.text == p.passage.text for p in passages)
