@@ -180,10 +180,21 @@ def _answer_rows(modes: dict) -> list[str]:
     return lines
 
 
-def answers_section(rep: dict | None) -> list[str]:
+def answers_section(rep: dict | None, others: dict[str, dict] | None = None) -> list[str]:
+    """The answers table; ``others`` are separate runs of other evidence budgets
+    (``answers-budget-N.json``), whose snippet rows follow as "snippets, budget N"."""
     if not rep:
         return []
     modes = rep["report"].get("modes") or {"snippets": rep["report"]}
+    budget = rep.get("evidence_budget")
+    if budget is not None and "snippets" in modes:
+        modes = {f"snippets, budget {budget}" if m == "snippets" else m: r
+                 for m, r in modes.items()}
+    for other in (others or {}).values():
+        got = other["report"].get("modes") or {"snippets": other["report"]}
+        if "snippets" in got:
+            modes[f"snippets, budget {other['evidence_budget']} (separate run, "
+                  f"{other.get('date', '')})"] = got["snippets"]
     any_report = next(iter(modes.values()))
     lines = ["## Answers", "",
              f"End to end with {rep.get('llm', 'the configured LLM')} on "
@@ -405,7 +416,8 @@ def main() -> None:
                                  if equivalence.is_file() else None)
     evidence = RESULTS / "evidence.json"
     lines += evidence_section(json.loads(evidence.read_text()) if evidence.is_file() else None)
-    lines += answers_section(json.loads(answers.read_text()) if answers.is_file() else None)
+    lines += answers_section(json.loads(answers.read_text()) if answers.is_file() else None,
+                             _load("answers-budget-*.json"))
     lines += latency_section(json.loads(latency.read_text()) if latency.is_file() else None)
     scale, before, after = (RESULTS / f"{n}.json" for n in ("scale", "parity-parent",
                                                               "parity-ours"))
