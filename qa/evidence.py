@@ -34,6 +34,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import cache
 
 import numpy as np
 
@@ -226,7 +227,7 @@ def score_sentences(queries: list[tuple[str, tuple[str, ...]]], sentences: list[
 
 
 def pick(scores: np.ndarray, sentences: list[_Sentence], count_tokens: TokenCounter,
-         options: SelectionOptions, names_of: NamesOf = lambda _s: ()) -> dict[int, None]:
+         options: SelectionOptions, names_of: NamesOf) -> dict[int, None]:
     """The sentences to show, in the order taken: every query's best first (the best-matched
     query's first), then the rest by score plus rank bonus, while a sentence scores
     ``min_share`` of the best and fits the budget. Sentences a pick leans on come with it."""
@@ -238,11 +239,15 @@ def pick(scores: np.ndarray, sentences: list[_Sentence], count_tokens: TokenCoun
     named: dict[str, dict[str, None]] = defaultdict(dict)  # full names shown, per article
     used = 0
 
+    @cache
+    def shown(i: int) -> list[int]:  # sentence i with the ones it leans on, in text order
+        return [*_leaning(sentences, i), i]
+
     def cost(i: int) -> tuple[int, list[str]]:
         """Tokens that showing sentence ``i`` adds (with what it leans on, its article's
         heading and the full names new to its article), and those names; the names
         are worked out only when the rest fits."""
-        extra = [*_leaning(sentences, i), i]
+        extra = shown(i)
         text = " ".join(sentences[j].text for j in extra if j not in chosen)
         if not text:
             return 0, []
@@ -261,10 +266,9 @@ def pick(scores: np.ndarray, sentences: list[_Sentence], count_tokens: TokenCoun
     def take(i: int, tokens: int, names: list[str]) -> None:
         nonlocal used
         used += tokens
-        extra = [*_leaning(sentences, i), i]
         per_article[sentences[i].article] += 1
         named[sentences[i].article].update(dict.fromkeys(names))
-        for j in extra:
+        for j in shown(i):
             chosen.setdefault(j, None)
 
     # Every query's best sentence first, the closest match first: taken in query order, a
