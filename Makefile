@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: run test lint browser clean-index
+.PHONY: run test test-arithmetic lint browser clean-index
 
 run: $(STAMP)
 	$(BIN)/python app.py
@@ -17,6 +17,11 @@ run: $(STAMP)
 test: $(STAMP) browser
 	$(BIN)/ruff check qa tests app.py benchmarks
 	$(BIN)/python -m pytest -ra
+
+# The model's tests again with another thread count and batch size, which change llama.cpp's
+# arithmetic the way another CPU does: they must hold on any machine.
+test-arithmetic: $(STAMP) browser
+	QA_LLM_THREADS=1 QA_LLM_BATCH=64 $(BIN)/python -m pytest -ra -m llm
 
 lint: $(STAMP)
 	$(BIN)/ruff check qa tests app.py benchmarks

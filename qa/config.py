@@ -137,6 +137,21 @@ class Settings(BaseSettings):
     evidence_passages: int = Field(
         default=10, ge=1, le=100, description="Top passages whose sentences may be snippets."
     )
+    hop_floor: float = Field(
+        default=0.2, ge=0.0, le=1.0, description="Share (0-1, IDF-weighted) of what a question "
+        "says of an outlet it names that some snippet of that outlet must hold (qa.hop_coverage)"
+        ". Below it the outlet's article is named as not among those read; a yes-or-no question "
+        "none of whose named outlets reaches it is refused without asking the model."
+    )
+    reading_check: bool = Field(
+        default=False, description="After an answer passes the lexical checks, the model "
+        "answers the question again from the cited excerpts alone (qa.reading); an answer it "
+        "agrees with is 'confirmed', else shown as checked by its words only."
+    )
+    reading_threshold: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="Agreement (0-1) of the reading check's "
+        "re-answer with the answer at which the answer counts as confirmed."
+    )
 
     # --- LLM --------------------------------------------------------------------------------
     llm_base_url: str | None = Field(
@@ -152,6 +167,10 @@ class Settings(BaseSettings):
     )
     llm_ctx: int = Field(default=4096, ge=512, description="Context window of the local server.")
     llm_threads: int = Field(default=2, ge=1, description="CPU threads of the local server.")
+    llm_batch: int = Field(
+        default=512, ge=8, description="Prompt tokens the local server reads per batch (llama.cpp "
+        "n_batch); another value, like another CPU, changes the model's arithmetic slightly."
+    )
     llm_max_tokens: int = Field(default=320, ge=16, description="Longest answer, in tokens.")
     llm_timeout: float = Field(default=600.0, gt=0, description="Seconds to wait for the LLM.")
     cache_dir: Path = Field(

@@ -85,6 +85,7 @@ class LocalLLMServer:
         cache_dir: Path,
         n_ctx: int = 4096,
         n_threads: int = 2,
+        n_batch: int = 512,
         model_alias: str = "local",
         start_timeout: float = 180.0,
     ) -> None:
@@ -92,6 +93,7 @@ class LocalLLMServer:
         self.cache_dir = cache_dir
         self.n_ctx = n_ctx
         self.n_threads = n_threads
+        self.n_batch = n_batch
         self.model_alias = model_alias
         self.start_timeout = start_timeout
         self.log_path = cache_dir / "llama-server.log"  # renamed per start, by port
@@ -110,6 +112,7 @@ class LocalLLMServer:
             cache_dir=settings.cache_dir,
             n_ctx=settings.llm_ctx,
             n_threads=settings.llm_threads,
+            n_batch=settings.llm_batch,
             model_alias=settings.llm_model,
         )
 
@@ -143,7 +146,7 @@ class LocalLLMServer:
             "--host": self.host,
             "--port": str(port),
             "--n_ctx": str(self.n_ctx),
-            "--n_batch": "512",
+            "--n_batch": str(self.n_batch),
             "--n_threads": str(self.n_threads),
             "--n_threads_batch": str(self.n_threads),
             "--logits_all": "False",  # logits of every prompt token: memory we never read
