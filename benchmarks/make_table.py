@@ -222,6 +222,52 @@ def answers_section(rep: dict | None, others: dict[str, dict] | None = None) -> 
     return lines
 
 
+def near_miss_section(runs: dict[str, dict]) -> list[str]:
+    """The near-miss table (``benchmarks/near_miss.py``): each run's refusals with and without
+    the evidence, the second look's yield and the answers' accuracy on the same records."""
+    if not runs:
+        return []
+    lines = ["## Near misses: refusing what the articles do not say", "",
+             "`benchmarks/near_miss.py`: each MultiHop-RAG question asked over the whole corpus "
+             "(*present*) and again with its gold evidence articles left out of retrieval "
+             "(*absent*: the rest of the corpus, often other articles on the same subject). "
+             "Refused when absent should be high, refused when present low. Some absent "
+             "questions are still answered right: another article holds the entity, or a "
+             "Yes/No is guessed right. Second look: right answers it gave where the first pass "
+             "declined (present), wrong ones (present), and answers it gave when absent. "
+             "Accuracy: strict, over all records of the range (null questions included), as "
+             "`qa eval answers` scores it. One run each, idle machine, the packaged model.", "",
+             "| run | records | questions | refused absent | refused present | accuracy of "
+             "answered | absent answered right anyway | second look rescued / wrong / absent | "
+             "verdicts present / absent | check s (median) | accuracy (all records) |",
+             "|---|---|---:|---:|---:|---:|---:|---|---|---:|---:|"]
+    for run in runs.values():
+        n, a = run["near_miss"], run["answers"]
+        absent = "—" if run.get("present_only") else f"{n['refused_when_absent']:.3f}"
+        look = n["second_look"]
+        verdicts = " / ".join(", ".join(f"{k or 'none'} {v}" for k, v in sorted(
+            n["verdicts"][c].items())) or "—" for c in ("present", "absent"))
+        check = n.get("median_check_seconds")
+        lines.append(
+            f"| {run.get('label') or run['records']} | {run['records']} | {n['questions']} | "
+            f"{absent} | {n['refused_when_present']:.3f} | "
+            f"{n['accuracy_answered_present']:.3f} ({n['answered_present']}) | "
+            f"{'—' if run.get('present_only') else n['answered_absent_right_anyway']} | "
+            f"{look['rescued_present']} / {look['wrong_present']} / "
+            f"{'—' if run.get('present_only') else look['fabricated_absent']} | {verdicts} | "
+            f"{'—' if check is None else f'{check:.2f}'} | {a['accuracy']:.3f} |")
+    lines += ["", "Accuracy by question type (present):", "",
+              "| run | records | " + " | ".join(
+                  t for t in next(iter(runs.values()))["answers"]["per_type"]) + " |",
+              "|---|---|" + "---:|" * len(next(iter(runs.values()))["answers"]["per_type"])]
+    for run in runs.values():
+        per = run["answers"]["per_type"]
+        lines.append(f"| {run.get('label') or run['records']} | {run['records']} | "
+                     + " | ".join(f"{v['accuracy']:.3f} ({v['queries']})" for v in per.values())
+                     + " |")
+    return [*lines, ""]
+
+
 def evidence_section(rep: dict | None) -> list[str]:
     if not rep:
         return []
@@ -418,6 +464,7 @@ def main() -> None:
     lines += evidence_section(json.loads(evidence.read_text()) if evidence.is_file() else None)
     lines += answers_section(json.loads(answers.read_text()) if answers.is_file() else None,
                              _load("answers-budget-*.json"))
+    lines += near_miss_section(_load("near-miss-*.json"))
     lines += latency_section(json.loads(latency.read_text()) if latency.is_file() else None)
     scale, before, after = (RESULTS / f"{n}.json" for n in ("scale", "parity-parent",
                                                               "parity-ours"))
@@ -440,6 +487,10 @@ def main() -> None:
         "--out benchmarks/results/evidence.json",
         "python benchmarks/answers.py --corpus $D/corpus.json --queries $D/queries-dev.json "
         "--index /tmp/mh-index --limit 60",
+        "python benchmarks/near_miss.py --corpus $D/corpus.json --queries $D/queries-dev.json "
+        "--index /tmp/mh-index --records 1-200 --rows /tmp/near-miss-rows.json",
+        "python benchmarks/reading_check.py --rows /tmp/near-miss-rows.json "
+        "--corpus $D/corpus.json",
         "python benchmarks/concurrent_answers.py --rounds 2",
         "python benchmarks/answer_latency.py --multihop-index /tmp/mh-index --limit 20 "
         "--out benchmarks/results/latency.json",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from itertools import groupby
 from pathlib import Path
 
+from qa.asks import OTHER, constraints, expected, gives
 from qa.citations import CheckResult, check_citations, highlight_spans, renumber
 from qa.evidence import short_title
 from qa.ingest import split_sentences
@@ -21,17 +22,11 @@ from qa.llm import LLM, Usage
 from qa.models import Answer, Citation, Snippet
 from qa.plan import asks_yes_or_no
 from qa.prompts import PROMPTS_DIR, Prompt, load_prompt, prompts_hash
+from qa.reading import CONFIRMED, LEXICAL, PARTIAL, UNSUPPORTED, ReadingCheck
+from qa.refusal import declines, is_refusal, nearest_articles, strip_markers
 from qa.words import Support, support_of, terms
 
 Turn = tuple[str, str]  # (question, answer) of an earlier exchange
-
-# Phrases with which models decline; matched on the normalised answer.
-_DECLINE = re.compile(
-    r"(do(es)? not (contain|mention|say|provide|include|specify|state)|no information|"
-    r"not (mentioned|provided|specified|stated|available)|cannot (answer|determine)|"
-    r"insufficient information|not enough information)"
-)
-
 
 @dataclass(frozen=True)
 class Prompts:
@@ -47,6 +42,7 @@ class Prompts:
     condense_user: Prompt
     yes_no: Prompt
     names: Prompt
+    reading: Prompt
 
     @classmethod
     def load(cls, prompts_dir: Path = PROMPTS_DIR) -> Prompts:
@@ -64,6 +60,7 @@ class Prompts:
                     "condense_user",
                     "answer_yes_no",
                     "answer_names",
+                    "reading_user",
                 )
             )
         )
@@ -76,7 +73,7 @@ class Prompts:
     def hash(self) -> str:
         return prompts_hash(
             [self.system, self.user, self.retry, self.passage, self.article, self.refusal,
-             self.yes_no, self.names]
+             self.yes_no, self.names, self.reading]
         )
 
 
@@ -161,7 +158,7 @@ def condense(question: str, history: Sequence[Turn], llm: LLM, prompts: Prompts)
     lines = []
     for q, a in history[-3:]:
         lines.append(f"User: {q.strip()}")
-        lines.append(f"Assistant: {_strip_markers(a).strip()[:600]}")
+        lines.append(f"Assistant: {strip_markers(a).strip()[:600]}")
     messages = [
         {"role": "system", "content": prompts.condense_system.render()},
         {
@@ -176,25 +173,18 @@ def condense(question: str, history: Sequence[Turn], llm: LLM, prompts: Prompts)
     return text if len(text) > 3 else question
 
 
-def is_refusal(text: str, refusal_text: str) -> bool:
-    """Whether the model said the passages do not hold the answer."""
-    norm = " ".join(_strip_markers(text).lower().split())
-    if not norm:
-        return True
-    return refusal_text.lower().rstrip(".") in norm or bool(_DECLINE.search(norm))
-
-
-def _strip_markers(text: str) -> str:
-    return re.sub(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]", "", text)
-
-
 def refused_answer(
-    question: str, prompts: Prompts, *, standalone: str = "", started: float | None = None
+    question: str, prompts: Prompts, *, standalone: str = "", started: float | None = None,
+    snippets: Sequence[Snippet] = (), missing: Sequence[str] = (),
 ) -> Answer:
-    """The plain 'not in the articles' answer, with no citations."""
+    """The plain 'not in the articles' answer, with no citations; it names the articles the
+    question names that were not found (``missing``, ``qa.hop_coverage.uncovered``) and,
+    from the ``snippets`` the model read, the nearest articles (``nearest_articles``)."""
+    absent = f"Not among the articles read: {'; '.join(missing)}." if missing else ""
     return Answer(
         question=question,
-        text=prompts.refusal_text,
+        text=" ".join(filter(None, (prompts.refusal_text, absent, nearest_articles(snippets)))),
+        uncovered=tuple(missing),
         refused=True,
         standalone_question=standalone or question,
         prompt_hash=prompts.hash,
@@ -212,8 +202,21 @@ def snippet_support(snippet: Snippet) -> Support:
 
 
 def check(raw: str, snippets: Sequence[Snippet], question: str) -> CheckResult:
-    """``qa.citations.check_citations`` of the model's text against the snippets."""
-    return check_citations(raw, [snippet_support(s) for s in snippets], question=question)
+    """``qa.citations.check_citations`` of the model's text against the snippets, the
+    question's constraints (``qa.asks.constraints``) bound unless it asks yes or no."""
+    bound = constraints(question, yes_or_no=asks_yes_or_no(question))
+    return check_citations(raw, [snippet_support(s) for s in snippets], question=question,
+                           bound=bound)
+
+
+def answers(checked: CheckResult, question: str) -> bool:
+    """Whether a checked reply answers: some sentence that does not decline is cited and
+    supported, and, when the question asks for an amount, a date or a name
+    (``qa.asks.expected``), gives one beyond the question's own words (``qa.asks.gives``)."""
+    kind = expected(question, yes_or_no=asks_yes_or_no(question))
+    return any(s.cited and s.supported and not declines(s.text)
+               and (kind == OTHER or gives(kind, s.text, question))
+               for s in checked.sentences)
 
 
 def finish(
@@ -229,16 +232,21 @@ def finish(
     """Check the model's markers against the snippets (unless ``checked`` already holds that
     check of ``raw``) and build the ``Answer``."""
     refusal = prompts.refusal_text
-    declined = refused_answer(question, prompts, standalone=standalone, started=started)
+    declined = refused_answer(question, prompts, standalone=standalone, started=started,
+                              snippets=snippets)
     if refusal.rstrip(".") in raw:
-        rest = _strip_markers(raw.replace(refusal.rstrip("."), "")).strip(" .\n")
+        rest = strip_markers(raw.replace(refusal.rstrip("."), "")).strip(" .\n")
         if len(rest.split()) < 3:  # the refusal sentence, perhaps with a stray marker
             return declined
         raw = raw.replace(refusal, "")  # an answer with a stray refusal line is an answer
         checked = None
     checked = checked or check(raw, snippets, standalone)
-    if is_refusal(raw, refusal) and not any(s.cited for s in checked.sentences):
+    if is_refusal(raw, refusal) and not any(s.cited for s in checked.sentences
+                                            if not declines(s.text)):
         return declined  # a hedge plus a supported claim is an answer; a bare decline is not
+    if expected(standalone, yes_or_no=asks_yes_or_no(standalone)) != OTHER and not answers(
+            checked, standalone):
+        return declined  # "… is billion euros", a restated headline: no amount, day or name
     order = checked.cited
     citations = []
     for number, old in enumerate(order, start=1):
@@ -295,13 +303,38 @@ def second_look(checked: CheckResult, raw: str, prompts: Prompts, question: str)
     """Whether an answer written without the refusal option may replace the model's refusal:
     no decline, no unsupported sentence, one sentence firmly held by its snippets, and at
     least ``RETRY_OVERLAP`` of the question's content words in the answer."""
-    if is_refusal(raw, prompts.refusal_text):
+    if is_refusal(raw, prompts.refusal_text) or not answers(checked, question):
         return False
     asked = terms(question)
     if asked and len(asked & terms(raw)) < RETRY_OVERLAP * len(asked):
         return False
     cited = [s.score for s in checked.sentences if s.cited]
     return not checked.unsupported and bool(cited) and max(cited) >= RETRY_SUPPORT
+
+
+def excerpts(answer: Answer) -> list[str]:
+    """The cited quotes under their articles' headings, as the reading check reads them."""
+    return [f'From "{short_title(c.title) or c.path}" ({c.source or "unknown source"}, '
+            f'{c.published_at[:10] or "undated"}): {c.quote}' for c in answer.citations]
+
+
+def confirm(answer: Answer, reader: ReadingCheck | None, question: str, *,
+            threshold: float) -> Answer:
+    """The answer with its support verdict: ``UNSUPPORTED`` when it cites nothing, else the
+    reading check's (``qa.reading``) when there is a ``reader``, else ``LEXICAL``; a refusal
+    is left as it is."""
+    if answer.refused:
+        return answer
+    if not answer.citations:
+        return replace(answer, verdict=UNSUPPORTED)
+    if reader is None:
+        return replace(answer, verdict=LEXICAL)
+    reading = reader.read(question, strip_markers(answer.text), excerpts(answer))
+    verdict = reading.verdict(threshold)
+    citations = tuple(replace(c, verdict=verdict, score=reading.score)
+                      for c in answer.citations)
+    return replace(answer, citations=citations, verdict=verdict,
+                   support_score=reading.score, check_seconds=reading.seconds)
 
 
 @dataclass
@@ -325,6 +358,9 @@ def generate(
     instructions: str = "",
     evidence_seconds: float | None = None,
     mode: str = "snippets",
+    reader: ReadingCheck | None = None,
+    threshold: float = 0.5,
+    uncovered: tuple[str, ...] = (),
 ) -> Iterator[str | Answer]:
     """Stream the model's text as it comes, then yield the checked ``Answer`` last.
 
@@ -332,10 +368,13 @@ def generate(
     although a snippet says "including 65 billion euros in military aid". So text that is
     still the start of the refusal sentence is held back, and when the model refuses, it is
     asked once more without the refusal option (cheap: the server reuses the cached prompt).
-    That answer is shown only if ``second_look`` finds it firmly supported; otherwise the
-    refusal stands. Text held back is yielded as empty strings, one per token, so a consumer
-    can stop at any token; closing this generator early closes the model's stream, and a
-    question nobody waits for any more stops using the model.
+    That answer is shown only if ``second_look`` finds it firmly supported and, with a
+    ``reader``, the reading check confirms it (``confirm``); otherwise the refusal stands.
+    A first answer gets the reading check's verdict too; an answer to a question naming
+    articles that are not among those read (``uncovered``) is ``"partial"``. Text held back
+    is yielded as empty strings, one per token, so a consumer can stop at any token; closing
+    this generator early closes the model's stream, and a question nobody waits for any more
+    stops using the model.
     """
     messages = build_messages(standalone, snippets, prompts, instructions=instructions)
     refusal = prompts.refusal_text
@@ -355,8 +394,11 @@ def generate(
             yield "".join(reply.parts)
         else:
             yield ""  # held back; the consumer may still stop here, and the model with it
+    checking = time.perf_counter()
     answer = finish(question, "".join(reply.parts), snippets, prompts, standalone=standalone,
                     started=started)
+    answer = confirm(answer, reader, standalone, threshold=threshold)
+    checked_in = time.perf_counter() - checking
     completion = reply.usage.completion_tokens if reply.usage else None
     if answer.refused:
         retry = build_messages(standalone, snippets, prompts, instructions=instructions,
@@ -371,16 +413,26 @@ def generate(
         raw = "".join(second.parts)
         if completion is not None and second.usage and second.usage.completion_tokens:
             completion += second.usage.completion_tokens
+        checking = time.perf_counter()
         checked = check(raw, snippets, standalone)
+        forced = None
         if second_look(checked, raw, prompts, standalone):
-            yield raw if holding else "\n\n" + raw  # after a streamed decline, a new paragraph
-            answer = finish(question, raw, snippets, prompts, standalone=standalone,
+            forced = finish(question, raw, snippets, prompts, standalone=standalone,
                             started=started, checked=checked)
-            answer = replace(answer, second_look=True)
+            forced = confirm(forced, reader, standalone, threshold=threshold)
+        checked_in += time.perf_counter() - checking
+        if forced is not None and not forced.refused and (
+                reader is None or forced.verdict == CONFIRMED):
+            yield raw if holding else "\n\n" + raw  # after a streamed decline, a new paragraph
+            answer = replace(forced, second_look=True)
+    if uncovered and not answer.refused:
+        answer = replace(answer, verdict=PARTIAL, uncovered=uncovered)
     yield replace(
         answer,
+        seconds=time.perf_counter() - started,
         first_token_seconds=reply.first,
         evidence_seconds=evidence_seconds,
+        check_seconds=checked_in,
         prompt_tokens=reply.usage.prompt_tokens if reply.usage else None,
         completion_tokens=completion,
         evidence_mode=mode,

@@ -41,6 +41,13 @@ FRAGMENT = 3  # a sentence with fewer names, numbers and content words than this
 MAX_SET = 3  # most snippets one sentence may rest on
 SLACK = 8  # one content word in this many may be missing (paraphrase); names and numbers never
 LINK = 1 / 3  # share of the question's claim the snippets naming an answer's new words must hold
+_NOTHING = Claim(frozenset(), frozenset(), frozenset())
+# A snippet number where a value belongs ("is [2] billion", "$[3]"): the model put a marker in
+# place of the amount, so the sentence states no amount; it stays as written, and unsupported.
+_SLOT_AFTER = re.compile(
+    r"\s*(?:%|percent\b|per cent\b|(?:hundred|thousand|million|billion|trillion)s?\b|"
+    r"(?:euros?|dollars?|pounds?|yen|yuan|rupees?|francs?)\b)", re.I)
+_SLOT_BEFORE = re.compile(r"(?:[$€£¥]|\b(?:USD|EUR|GBP))\s*$")
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,15 @@ def holds(cov: Coverage, size: int, *, joined: bool = False) -> bool:
         len(cov.missing_words) <= slack)
 
 
+def binds(bound: Claim, support: Support) -> bool:
+    """Whether evidence holds every number and word of ``bound`` (a question's constraints,
+    ``qa.asks.constraints``): no slack, unlike ``holds``."""
+    if not len(bound):
+        return True
+    found = coverage(bound, support)
+    return not found.missing_numbers and not found.missing_words and not found.missing_names
+
+
 def split_marked(text: str, count: int) -> list[tuple[str, tuple[int, ...], str]]:
     """Split model output into (sentence without markers, snippet numbers it cited, the
     whitespace before it), in order. A bracket group is a marker when it names a snippet
@@ -89,8 +105,8 @@ def split_marked(text: str, count: int) -> list[tuple[str, tuple[int, ...], str]
     for m in MARKER.finditer(text):
         numbers = tuple(int(n) for n in re.split(r"\s*[,;]\s*", m.group(1)))
         named = tuple(n for n in numbers if 1 <= n <= count)
-        if not named:
-            continue  # "[150] billion": text, left where it is
+        if not named or is_slot(text, m):
+            continue  # "[150] billion", "is [2] billion": text, left where it is
         plain_parts.append(text[pos : m.start()])
         length += m.start() - pos
         marks.append((length, named))
@@ -113,28 +129,51 @@ def split_marked(text: str, count: int) -> list[tuple[str, tuple[int, ...], str]
     return out
 
 
+def is_slot(text: str, marker: re.Match[str]) -> bool:
+    """Whether a bracketed number stands where a value belongs ("is [2] billion", "$[3]")."""
+    return bool(_SLOT_AFTER.match(text, marker.end())
+                or _SLOT_BEFORE.search(text, 0, marker.start() + len(marker.group())
+                                       - len(marker.group().lstrip())))
+
+
+def _names_snippet(marker: re.Match[str], count: int) -> bool:
+    return any(1 <= int(n) <= count for n in re.split(r"\s*[,;]\s*", marker.group(1)))
+
+
 def check_citations(
-    text: str, evidence: Sequence[Support | str], *, question: str = ""
+    text: str, evidence: Sequence[Support | str], *, question: str = "",
+    bound: Claim = _NOTHING,
 ) -> CheckResult:
     """Re-derive the markers of ``text`` against numbered snippets (1-based).
 
     ``evidence`` holds each snippet's words (``qa.words.support_of`` over its title, outlet,
     date, table header and text); a plain string is read as such a text. ``question`` lends
-    its names to fragment answers.
+    its names to fragment answers. ``bound`` (``qa.asks.constraints`` of the question: its
+    years, figures and qualifiers) must be held, with no slack, by the snippets a sentence
+    rests on whenever it adds a name or number to the question: "X won in 2022 [1]" does not
+    answer "Who won in 2018?", even when the answer writes "in 2018" itself.
+    A sentence with a snippet number where a value belongs (``is_slot``) is unsupported.
     """
     supports = [e if isinstance(e, Support) else support_of(e) for e in evidence]
-    asked = claim(question) if question else Claim(frozenset(), frozenset(), frozenset())
+    asked = claim(question) if question else _NOTHING
     about = _about(asked, supports)
     checked: list[tuple[CheckedSentence, str]] = []
     for sentence, cited, gap in split_marked(text, len(supports)):
+        if any(is_slot(sentence, m) and _names_snippet(m, len(supports))
+               for m in MARKER.finditer(sentence)):
+            checked.append((CheckedSentence(sentence, (), False, 0.0), gap))
+            continue
         own = claim(_STRAY.sub("", sentence))
         if not len(own):  # "Yes [2].": nothing to judge; in-range markers stay as written
             checked.append((CheckedSentence(sentence, cited, True, 1.0), gap))
             continue
+        adds = own.names - asked.names or own.numbers - asked.numbers
+        must = bound if adds else _NOTHING
         what = own | Claim(asked.names, frozenset(), frozenset()) if len(own) < FRAGMENT else own
-        judged = _judge(sentence, what, cited, supports)
+        judged = _judge(sentence, what, cited, supports, must)
         if not judged.supported and len(asked):
-            judged = _beyond_question(sentence, own, asked, about, cited, supports) or judged
+            judged = _beyond_question(sentence, own, asked, about, cited, supports,
+                                      must) or judged
         checked.append((judged, gap))
     return _rewrite(checked)
 
@@ -176,12 +215,13 @@ def _pooled(
 
 def _beyond_question(
     sentence: str, own: Claim, asked: Claim, about: Claim, cited: tuple[int, ...],
-    supports: list[Support],
+    supports: list[Support], bound: Claim = _NOTHING,
 ) -> CheckedSentence | None:
     """The sentence judged on what it adds to the question (see the module docstring), citing
     the snippets that tie it to the question (at most ``MAX_SET``, those the model cited
     first); ``about`` is the question's claim less its outlets (``_about``). None when it
-    adds nothing, or what it adds is not tied to the question."""
+    adds nothing, what it adds is not tied to the question, or those snippets lack a
+    constraint of ``bound``."""
     new = Claim(own.names - asked.names, own.numbers - asked.numbers, own.words - asked.words)
     if not len(new):
         return None
@@ -191,16 +231,19 @@ def _beyond_question(
     anchors = sorted({n for group in groups for n in group},
                      key=lambda n: (n not in cited, n))[:MAX_SET]
     found = coverage(new, _pooled(supports, anchors))
-    if not holds(found, len(new), joined=len(anchors) > 1):
+    if not holds(found, len(new), joined=len(anchors) > 1) or not binds(
+            bound, _pooled(supports, anchors)):
         return None
     return CheckedSentence(sentence, tuple(sorted(anchors)), True, found.share)
 
 
 def _judge(
-    sentence: str, what: Claim, cited: tuple[int, ...], supports: list[Support]
+    sentence: str, what: Claim, cited: tuple[int, ...], supports: list[Support],
+    bound: Claim = _NOTHING,
 ) -> CheckedSentence:
     """The markers a sentence keeps: the cited snippets when they hold its claim (less any
-    that add nothing), else the smallest set that does, preferring the cited ones."""
+    that add nothing), else the smallest set that does, preferring the cited ones; every
+    number and word of ``bound`` (the question's constraints) must be held too."""
     size = len(what)
 
     def cov(numbers: Sequence[int]) -> Coverage:
@@ -211,14 +254,15 @@ def _judge(
         return len(tables) == len(set(tables))
 
     def ok(numbers: Sequence[int]) -> bool:
-        return joinable(numbers) and holds(cov(numbers), size, joined=len(numbers) > 1)
+        return (joinable(numbers) and holds(cov(numbers), size, joined=len(numbers) > 1)
+                and binds(bound, _pooled(supports, numbers)))
 
     if cited and ok(cited):
         cited_cov = cov(cited)
         keep = list(cited)
         for n in cited:  # drop a marker whose snippet adds nothing the others lack
             rest = [k for k in keep if k != n]
-            if rest and cov(rest).share >= cited_cov.share:
+            if rest and cov(rest).share >= cited_cov.share and ok(rest):
                 keep = rest
         return CheckedSentence(sentence, tuple(keep), True, cited_cov.share)
     singles = sorted(range(1, len(supports) + 1), key=lambda n: -cov([n]).share)

@@ -20,7 +20,7 @@ import click
 from qa.config import Settings
 from qa.errors import NoIndexError, QAError
 from qa.models import Answer, Evidence, IndexReport
-from qa.render import files_gone_note
+from qa.render import files_gone_note, verdict_note
 from qa.service import QAService, split_sources
 
 INDEX_HELP = "Index folder (default: indexes/default, or QA_INDEX_DIR)."
@@ -187,6 +187,8 @@ def format_answer(result: Answer) -> str:
     if result.unsupported:
         lines.append("")
         lines.extend(f"(not supported by its sources: {s})" for s in result.unsupported)
+    if verdict := verdict_note(result.to_dict()):
+        lines += ["", verdict]
     if result.citations:
         lines.append("")
         lines.append("Sources:")

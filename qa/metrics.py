@@ -42,6 +42,7 @@ class Query:
     question_type: str
     facts: tuple[str, ...]
     sources: tuple[str, ...] = ()
+    urls: tuple[str, ...] = ()  # the evidence articles' URLs (the near-miss benchmark's exclusion)
 
 
 def load_queries(path: Path, *, limit: int | None = None) -> list[Query]:
@@ -60,6 +61,7 @@ def load_queries(path: Path, *, limit: int | None = None) -> list[Query]:
             question_type=rec.get("question_type", "unknown"),
             facts=tuple(e["fact"] for e in evidence),
             sources=tuple(e.get("source", "") for e in evidence),
+            urls=tuple(dict.fromkeys(e.get("url", "") for e in evidence if e.get("url"))),
         ))
     return queries
 

@@ -147,6 +147,8 @@ class Citation:
     header: str = ""
     header_start: int = -1
     also_in: tuple[str, ...] = ()  # other outlets that ran this story (folded copies)
+    verdict: str = ""  # the answer's support verdict (``Answer.verdict``), for this source too
+    score: float | None = None  # the reading check's agreement (0-1), None when not read
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,16 @@ class Answer:
     ``first_token_seconds`` until the model's first token. Token counts are the model's own
     (reported by the server, or counted with its vocabulary), ``None`` when unknown.
     A bracketed number that names no citation (say "[150] billion") is answer text, kept as is.
+
+    ``verdict`` says how far the supported sentences were checked: ``"confirmed"`` when the
+    reading check (``qa.reading``: the model answers the question again from the cited
+    excerpts alone) agreed with them, ``"lexical"`` when they passed only the word rules of
+    ``qa.citations`` (the check disagreed, or did not run), ``"unsupported"`` when no sentence
+    is supported (nothing is cited), ``"partial"`` when an article the question names (by its
+    outlet) is not among those read (``uncovered``, ``qa.hop_coverage``), ``""`` for a refusal.
+    ``support_score`` is that agreement (0-1; None when not read), ``check_seconds`` the time
+    the checks took once the model had written (citations, the rules of ``qa.asks``, the
+    reading check).
     """
 
     question: str
@@ -175,6 +187,11 @@ class Answer:
     evidence_mode: str = "snippets"
     # retrieved articles left out: their files were deleted since the index was built
     files_gone: tuple[str, ...] = ()
+    verdict: str = ""
+    support_score: float | None = None
+    check_seconds: float | None = None
+    # articles the question names that the evidence does not hold ("The Verge on “…”")
+    uncovered: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form, as ``qa ask --json`` and the UI API return it."""

@@ -37,6 +37,7 @@ CSS = """
 .qa-warn {border-left: 3px solid #dc2626; padding: 6px 10px; margin-bottom: 10px;
   background: rgba(220, 38, 38, .06); font-size: .9em}
 .qa-unsupported {text-decoration: underline wavy #dc2626; text-underline-offset: 3px}
+.qa-lexical {text-decoration: underline dotted #d97706; text-underline-offset: 3px}
 .qa-refusal {border-left: 3px solid #d97706; padding-left: 10px; font-style: italic}
 .qa-status {color: var(--body-text-color-subdued); font-style: italic}
 .qa-cite {text-decoration: none; font-weight: 600; color: var(--color-accent) !important}
@@ -101,9 +102,32 @@ def render_answer(answer: dict[str, Any], turn: int) -> str:
         return "".join(f'<a class="qa-cite" href="#src-{turn}-{n}">[{n}]</a>' for n in numbers)
 
     text = _MARKERS.sub(link, text)
+    verdict = verdict_note(answer)
+    if answer.get("verdict") in ("lexical", "partial") and answer["citations"]:
+        text = f'<span class="qa-lexical" title="{html.escape(verdict)}">{text}</span>'
     if answer["unsupported"]:
         text += "\n\n<small>⚠ Underlined sentences are not supported by what they cite.</small>"
+    if verdict:
+        text += f'\n\n<small class="qa-verdict">{html.escape(verdict)}</small>'
     return text + note
+
+
+def verdict_note(answer: dict[str, Any]) -> str:
+    """One line on how far the answer was checked (``Answer.verdict``): confirmed by the
+    reading check, or checked by its words only ("" for a refusal or an older answer)."""
+    score = answer.get("support_score")
+    agreed = f" (agreement {score:.2f})" if score is not None else ""
+    if answer.get("verdict") == "partial":
+        return ("◐ Partly founded: not among the articles read: "
+                f"{'; '.join(answer.get('uncovered') or ())}. Read the sources before relying "
+                "on it.")
+    if answer.get("verdict") == "confirmed":
+        return f"✓ Confirmed: read again from its sources alone, they give the same answer{agreed}."
+    if answer.get("verdict") == "lexical" and answer["citations"]:
+        why = ("read again from its sources alone, they did not give the same answer"
+               if score is not None else "no reading check (QA_READING_CHECK)")
+        return f"◐ Checked by its words only: {why}{agreed}. Read the sources before relying on it."
+    return ""
 
 
 def _highlighted(text: str, spans: Sequence[Sequence[int]]) -> str:

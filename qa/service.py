@@ -19,10 +19,13 @@ from qa.answer import Prompts, Turn, condense, generate, refused_answer
 from qa.build import build_index, files_gone
 from qa.config import Settings
 from qa.errors import IngestError, QAError, StoreError
+from qa.hop_coverage import hop_coverage, uncovered
 from qa.index import ArticleIndex, IndexStats
 from qa.llm import LLM, make_llm
 from qa.models import Answer, Chunk, Evidence, IndexReport, ScoredChunk, Snippet, chunk_id
 from qa.onnx_embed import OnnxEmbedding
+from qa.plan import asks_yes_or_no
+from qa.reading import ReadingCheck
 from qa.retrieve import RetrievalOptions, Retriever, best_similarity
 
 HistoryLike = Sequence[Turn] | Sequence[Answer] | Sequence[dict[str, Any]] | None
@@ -71,6 +74,14 @@ class QAService:
     @cached_property
     def prompts(self) -> Prompts:
         return Prompts.load()
+
+    @cached_property
+    def reader(self) -> ReadingCheck | None:
+        """The reading check (``qa.reading``) on this service's LLM, None when
+        ``QA_READING_CHECK`` is off."""
+        if not self.settings.reading_check:
+            return None
+        return ReadingCheck(self.llm, self.prompts.system.render(), self.prompts.reading)
 
     @property
     def llm(self) -> LLM:
@@ -271,6 +282,16 @@ class QAService:
             return
         seconds = time.perf_counter() - started
         yield Evidence(question, standalone, snippets, seconds, mode, gone)
+        coverage = hop_coverage(standalone, self.retriever.plan(standalone), snippets,
+                                self.retriever.idf)
+        missing = uncovered(coverage, self.settings.hop_floor)
+        if coverage and len(missing) == len(coverage) and asks_yes_or_no(standalone):
+            # a yes or no about what named articles say, and none of them was found
+            refusal = refused_answer(question, self.prompts, standalone=standalone,
+                                     started=started, snippets=snippets, missing=missing)
+            yield dataclasses.replace(refusal, files_gone=gone, evidence_seconds=seconds,
+                                      evidence_mode=mode)
+            return
         for item in generate(
             question,
             snippets,
@@ -282,6 +303,9 @@ class QAService:
             instructions=instructions,
             evidence_seconds=seconds,
             mode=mode,
+            reader=self.reader,
+            threshold=self.settings.reading_threshold,
+            uncovered=missing,
         ):
             yield dataclasses.replace(item, files_gone=gone) if isinstance(item, Answer) else item
 

@@ -14,6 +14,7 @@ from qa.evidence import whole_passages
 from qa.llm import Usage
 from qa.models import Answer, Chunk, ScoredChunk
 from qa.plan import asks_yes_or_no
+from qa.reading import CONFIRMED, LEXICAL, ReadingCheck
 
 PASSAGES = whole_passages([
     ScoredChunk(
@@ -52,11 +53,15 @@ class ScriptedLLM:
         for i in range(0, len(reply), 7):  # arbitrary token boundaries
             yield reply[i : i + 7]
 
-    def complete(self, messages: list[dict[str, str]], *, max_tokens: int) -> str:
+    def complete(self, messages: list[dict[str, str]], *, max_tokens: int,
+                 stop: list[str] | None = None) -> str:
         return "".join(self.stream(messages, max_tokens=max_tokens))
 
 
-def _run(llm: ScriptedLLM, question: str = "How much of that was military?") -> list[object]:
+def _run(llm: ScriptedLLM, question: str = "How much of that was military?", *,
+         reads: bool = False) -> list[object]:
+    """``generate``'s items; with ``reads``, the reading check asks ``llm`` too (its next
+    scripted reply is the re-answer)."""
     return list(
         generate(
             question,
@@ -66,6 +71,8 @@ def _run(llm: ScriptedLLM, question: str = "How much of that was military?") -> 
             standalone=question,
             max_tokens=100,
             started=time.perf_counter(),
+            reader=ReadingCheck(llm, "rules", Prompts.load().reading)  # type: ignore[arg-type]
+            if reads else None,
         )
     )
 
@@ -188,3 +195,76 @@ def test_closing_the_stream_closes_the_models_stream() -> None:
     assert isinstance(next(items), str)
     items.close()
     assert closed == [True]
+
+
+def test_a_dressed_up_refusal_is_a_refusal() -> None:
+    """A decline with a leading "No," and markers, or in other words, is no answer."""
+    for reply in ("No, the articles do not contain the answer to this question [1][2].",
+                  "The passages do not provide any information about tanks [1].",
+                  "Unfortunately, there is not enough information to answer this [2]."):
+        answer = _run(ScriptedLLM(reply, reply), "How many tanks did France send?")[-1]
+        assert isinstance(answer, Answer) and answer.refused and answer.citations == (), reply
+
+
+def test_a_marker_where_the_amount_belongs_is_no_answer() -> None:
+    """"… is [2] billion euros" states no amount: never shipped as "… is billion euros [1]"."""
+    question = "What is the total value of support that allies have delivered since March 2022?"
+    slot = "The total value of support delivered since March 2022 is [2] billion euros."
+    answer = _run(ScriptedLLM(slot, slot), question)[-1]
+    assert isinstance(answer, Answer) and answer.refused
+    right = _run(ScriptedLLM("Allies have delivered more than 150 billion euros in support "
+                             "since March 2022 [2]."), question)[-1]
+    assert isinstance(right, Answer) and not right.refused and "150 billion" in right.text
+
+
+def test_an_answer_must_give_what_the_question_asks_for() -> None:
+    """A who/where question needs a name, a how-much one an amount, a when one a day."""
+    cases = [
+        ("Where did Stoltenberg speak on Friday?", "Stoltenberg spoke on Friday [1].", True),
+        ("Where did Stoltenberg speak on Friday?",
+         "Stoltenberg spoke at Ramstein Air Base on Friday [1].", False),
+        ("How much military aid was delivered?", "Allies delivered military aid [2].", True),
+        ("When did Stoltenberg speak at Ramstein?", "Stoltenberg spoke at Ramstein [1].", True),
+        ("When did Stoltenberg speak at Ramstein?",
+         "Stoltenberg spoke at Ramstein on Friday [1].", False),
+    ]
+    for question, reply, refused in cases:
+        answer = _run(ScriptedLLM(reply, reply), question)[-1]
+        assert isinstance(answer, Answer) and answer.refused == refused, (question, reply)
+
+
+def test_a_refusal_names_the_nearest_articles() -> None:
+    prompts = Prompts.load()
+    answer = _run(ScriptedLLM(prompts.refusal_text, prompts.refusal_text),
+                  "How many tanks did France send?")[-1]
+    assert isinstance(answer, Answer) and answer.refused
+    assert answer.text.startswith(prompts.refusal_text)
+    assert "“NATO aid” (Example News)" in answer.text
+
+
+def test_the_reading_check_gives_the_verdict() -> None:
+    """The check's re-answer agreeing with the answer confirms it; "none" leaves it checked by
+    its words only; both are shown, and each citation carries the verdict and score."""
+    reply = "Allies delivered 65 billion euros in military aid [2]."
+    confirmed = _run(ScriptedLLM(reply, "65 billion euros"), reads=True)[-1]
+    assert isinstance(confirmed, Answer) and not confirmed.refused
+    assert confirmed.verdict == CONFIRMED and confirmed.support_score == 1.0
+    assert [(c.verdict, c.score) for c in confirmed.citations] == [(CONFIRMED, 1.0)]
+    assert confirmed.check_seconds is not None
+    lexical = _run(ScriptedLLM(reply, "none"), reads=True)[-1]
+    assert isinstance(lexical, Answer) and not lexical.refused
+    assert lexical.verdict == LEXICAL and lexical.support_score == 0.0
+    unread = _run(ScriptedLLM(reply))[-1]
+    assert isinstance(unread, Answer) and unread.verdict == LEXICAL
+    assert unread.support_score is None
+
+
+def test_a_second_look_stands_only_when_the_reading_check_confirms_it() -> None:
+    prompts = Prompts.load()
+    forced = "Allies delivered 65 billion euros in military aid since March 2022 [2]."
+    kept = _run(ScriptedLLM(prompts.refusal_text, forced, "65 billion euros"), reads=True)[-1]
+    assert isinstance(kept, Answer) and kept.second_look and kept.verdict == CONFIRMED
+    items = _run(ScriptedLLM(prompts.refusal_text, forced, "none"), reads=True)
+    dropped = items[-1]
+    assert isinstance(dropped, Answer) and dropped.refused and not dropped.second_look
+    assert not any(items[:-1])  # the unconfirmed forced answer was never shown

@@ -1,0 +1,61 @@
+"""Questions that name articles by outlet: is each named article among those read?"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qa.hop_coverage import hop_coverage, uncovered
+from qa.models import Answer, Chunk, Evidence, Snippet
+from qa.plan import outlet_patterns, plan_hops
+from qa.service import QAService
+
+GADGETS = ("Foldable phones sell out\nSource: Gadget Weekly\nDate: 2023-10-05\n\n"
+           "The new foldable phone sold out within a day of its launch, the maker said. "
+           "Supply of hinge parts limited the first batch to 40,000 units.\n")
+HARBOUR = ("Harbour bridge reopens\nSource: City Ledger\nDate: 2023-10-06\n\n"
+           "The harbour bridge reopened to traffic on Friday after a year of repairs. "
+           "Engineers replaced the cables and resurfaced the deck.\n")
+
+
+def _snippet(text: str, source: str, title: str) -> Snippet:
+    chunk = Chunk(id=f"{source}:0000", article_id=source, index=0, text=text, start=0,
+                  end=len(text), title=title, source=source)
+    return Snippet(1, chunk, text, 0, len(text))
+
+
+def test_each_named_outlet_is_measured_on_what_the_question_says_of_it() -> None:
+    question = ("Does the Gadget Weekly article say the foldable phone sold out, while the "
+                "City Ledger reports that the harbour bridge reopened?")
+    plan = plan_hops(question, outlet_patterns(["Gadget Weekly", "City Ledger"]))
+    snippets = [_snippet("The new foldable phone sold out within a day.", "Gadget Weekly",
+                         "Foldable phones sell out")]
+    coverage = hop_coverage(question, plan, snippets, lambda terms: {t: 1.0 for t in terms})
+    assert [c.hop.sources for c in coverage] == [("Gadget Weekly",), ("City Ledger",)]
+    assert coverage[0].share > 0.5 and coverage[1].share == 0.0
+    assert uncovered(coverage, 0.2) == (f"City Ledger on “{coverage[1].clause}”",)
+
+
+class NoModel:
+    """Fails the test if the answer path asks the model anything."""
+
+    def stream(self, *_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the model was asked")
+
+    complete = stream
+
+
+def test_a_yes_or_no_question_about_an_absent_article_is_refused_without_the_model(
+    tmp_path: Path, make_settings, embedder  # type: ignore[no-untyped-def]
+) -> None:
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "gadgets.txt").write_text(GADGETS, encoding="utf-8")
+    (folder / "harbour.txt").write_text(HARBOUR, encoding="utf-8")
+    service = QAService(make_settings(), llm=NoModel(), embedder=embedder)  # type: ignore[arg-type]
+    service.ingest(folder)
+    question = "Did the City Ledger report that the foldable phone sold out within a day?"
+    evidence, answer = list(service.stream(question))
+    assert isinstance(evidence, Evidence) and isinstance(answer, Answer)
+    assert answer.refused and answer.citations == ()
+    assert answer.uncovered and answer.uncovered[0].startswith("City Ledger on “")
+    assert "Not among the articles read: City Ledger" in answer.text
