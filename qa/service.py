@@ -284,8 +284,9 @@ class QAService:
         yield Evidence(question, standalone, snippets, seconds, mode, gone)
         coverage = hop_coverage(standalone, self.retriever.plan(standalone), snippets,
                                 self.retriever.idf)
-        missing = uncovered(coverage, self.settings.hop_floor)
-        if coverage and len(missing) == len(coverage) and asks_yes_or_no(standalone):
+        floor = self.settings.hop_floor
+        missing = uncovered(coverage, floor)
+        if coverage and all(c.share < floor for c in coverage) and asks_yes_or_no(standalone):
             # a yes or no about what named articles say, and none of them was found
             refusal = refused_answer(question, self.prompts, standalone=standalone,
                                      started=started, snippets=snippets, missing=missing)

@@ -109,6 +109,18 @@ def test_answer_links_markers_and_marks_unsupported_sentences() -> None:
     assert "qa-refusal" in refused and "Not here." in refused
 
 
+def test_how_far_an_answer_was_checked_is_shown() -> None:
+    """A reader tells a confirmed answer from one checked by its words only, and from one
+    missing an article the question names."""
+    lexical = render_answer(answer_dict(verdict="lexical"), turn=1)
+    assert 'class="qa-lexical"' in lexical and "Checked by its words only" in lexical
+    confirmed = render_answer(answer_dict(verdict="confirmed", support_score=1.0), turn=1)
+    assert "qa-lexical" not in confirmed and "✓ Confirmed" in confirmed
+    partial = render_answer(answer_dict(verdict="partial", uncovered=["VOA on “cake”"]), turn=1)
+    assert "qa-lexical" in partial and "not among the articles read: VOA on “cake”" in partial
+    assert "Checked" not in render_answer(answer_dict(), turn=1)  # an older answer: no line
+
+
 def test_a_bracketed_number_that_names_no_source_is_not_a_link() -> None:
     shown = render_answer(answer_dict(text="Support reached [150] billion euros [1].",
                                       unsupported=[]), turn=2)
