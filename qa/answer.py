@@ -219,6 +219,28 @@ def answers(checked: CheckResult, question: str) -> bool:
                for s in checked.sentences)
 
 
+def gives_unchecked(raw: str, checked: CheckResult, snippets: Sequence[Snippet],
+                    question: str) -> bool:
+    """Whether a reply that does not answer (``answers``) still gives what the question asks
+    for in a sentence left unsupported, which is then shown as unsupported rather than
+    refused: true for a question asking for no amount, date or name, false when no sentence
+    gives one, and false when a sentence giving one fails only on the question's constraints
+    (held by its snippets once the years and qualifiers are not bound): that is another
+    year's winner or another quarter's figure, a near miss, and is refused."""
+    kind = expected(question, yes_or_no=asks_yes_or_no(question))
+    if kind == OTHER:
+        return True
+    giving = [i for i, s in enumerate(checked.sentences)
+              if not declines(s.text) and gives(kind, s.text, question)]
+    if not giving:
+        return False
+    if not len(constraints(question)):
+        return True
+    loose = check_citations(raw, [snippet_support(s) for s in snippets], question=question)
+    return not any(loose.sentences[i].supported for i in giving
+                   if i < len(loose.sentences) and not checked.sentences[i].supported)
+
+
 def finish(
     question: str,
     raw: str,
@@ -244,9 +266,9 @@ def finish(
     if is_refusal(raw, refusal) and not any(s.cited for s in checked.sentences
                                             if not declines(s.text)):
         return declined  # a hedge plus a supported claim is an answer; a bare decline is not
-    if expected(standalone, yes_or_no=asks_yes_or_no(standalone)) != OTHER and not answers(
-            checked, standalone):
-        return declined  # "… is billion euros", a restated headline: no amount, day or name
+    if not answers(checked, standalone) and not gives_unchecked(raw, checked, snippets,
+                                                                standalone):
+        return declined  # "… is billion euros", a restated headline, another year's winner
     order = checked.cited
     citations = []
     for number, old in enumerate(order, start=1):

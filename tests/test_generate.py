@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from qa.answer import Prompts, build_messages, generate
+from qa.answer import Prompts, build_messages, finish, generate
 from qa.evidence import whole_passages
 from qa.llm import Usage
 from qa.models import Answer, Chunk, ScoredChunk
@@ -268,3 +268,27 @@ def test_a_second_look_stands_only_when_the_reading_check_confirms_it() -> None:
     dropped = items[-1]
     assert isinstance(dropped, Answer) and dropped.refused and not dropped.second_look
     assert not any(items[:-1])  # the unconfirmed forced answer was never shown
+
+
+def test_another_years_winner_is_refused_but_an_unsupported_name_is_shown_as_such() -> None:
+    """Failing only on the question's year is a near miss: refused. A name the snippets do not
+    hold is an answer shown unsupported, as before (not certified, and not hidden)."""
+    text = "Ana Ruiz won the women's final of the Coastal Open in 2022, beating Mei Lin."
+    open_2022 = whole_passages([ScoredChunk(Chunk(id="o.txt:0000", article_id="o.txt", index=0,
+                                                  text=text, start=0, end=len(text),
+                                                  title="Coastal Open", source="Example News"),
+                                            score=1.0)])
+    prompts = Prompts.load()
+
+    def answer(question: str, reply: str) -> Answer:
+        return finish(question, reply, open_2022, prompts, standalone=question,
+                      started=time.perf_counter())
+
+    near = answer("Who won the women's final of the Coastal Open in 2018?",
+                  "Ana Ruiz won the women's final of the Coastal Open in 2018 [1].")
+    assert near.refused and near.citations == ()
+    unheld = answer("Who won the women's final of the Coastal Open in 2022?",
+                    "Carla Diaz won the women's final of the Coastal Open in 2022 [1].")
+    assert not unheld.refused and unheld.unsupported and unheld.citations == ()
+    held = answer("Who won the women's final of the Coastal Open in 2022?", "Ana Ruiz [1].")
+    assert not held.refused and not held.unsupported and len(held.citations) == 1
