@@ -54,10 +54,11 @@ _DATE_WORDS = re.compile(
     re.I,
 )
 # Words that narrow what a question asks, beyond its numbers ("the women's final", "its first
-# season"); stemmed as ``qa.words`` stems.
+# season"); stemmed as ``qa.words`` stems. Not person nouns ("the man who …") nor words with a
+# common other sense ("last", "opening": stemmed "open", as in "open about her …").
 _QUALIFIERS = frozenset(stem(
-    """women woman men man girls boys junior senior youth first second third fourth fifth
-    last final opening inaugural annual quarterly quarter""".split()))
+    """women men junior senior youth first second third fourth fifth final inaugural annual
+    quarterly quarter""".split()))
 _CAPITALISED = re.compile(r"\b[A-Z][A-Za-z'’.-]*[A-Za-z]|\b[A-Z]\b|\b[a-z]+[A-Z][A-Za-z]*")
 
 
