@@ -236,11 +236,18 @@ def near_miss_section(runs: dict[str, dict]) -> list[str]:
              "Yes/No is guessed right. Second look: right answers it gave where the first pass "
              "declined (present), wrong ones (present), and answers it gave when absent. "
              "Accuracy: strict, over all records of the range (null questions included), as "
-             "`qa eval answers` scores it. One run each, idle machine, the packaged model.", "",
+             "`qa eval answers` scores it. Verdicts of the answers given (``Answer.verdict``): "
+             "`lexical` answers are the ones the checker certifies; `partial` ones miss an "
+             "article the question names, `unsupported` ones cite nothing (the rows before "
+             "0c885ef are classed the same way from their citations). The check time is the "
+             "checks' after the model wrote (the reading check is off). One run each, idle "
+             "machine, the packaged model; the before rows of 101-165 are present only.", "",
              "| run | records | questions | refused absent | refused present | accuracy of "
              "answered | absent answered right anyway | second look rescued / wrong / absent | "
              "verdicts present / absent | check s (median) | accuracy (all records) |",
              "|---|---|---:|---:|---:|---:|---:|---|---|---:|---:|"]
+    runs = dict(sorted(runs.items(), key=lambda kv: (
+        int(kv[1]["records"].split("-")[-1]), not kv[1].get("label", "").startswith("before"))))
     for run in runs.values():
         n, a = run["near_miss"], run["answers"]
         absent = "—" if run.get("present_only") else f"{n['refused_when_absent']:.3f}"
@@ -255,7 +262,7 @@ def near_miss_section(runs: dict[str, dict]) -> list[str]:
             f"{'—' if run.get('present_only') else n['answered_absent_right_anyway']} | "
             f"{look['rescued_present']} / {look['wrong_present']} / "
             f"{'—' if run.get('present_only') else look['fabricated_absent']} | {verdicts} | "
-            f"{'—' if check is None else f'{check:.2f}'} | {a['accuracy']:.3f} |")
+            f"{'—' if check is None else f'{check:.3f}'} | {a['accuracy']:.3f} |")
     lines += ["", "Accuracy by question type (present):", "",
               "| run | records | " + " | ".join(
                   t for t in next(iter(runs.values()))["answers"]["per_type"]) + " |",
