@@ -32,7 +32,6 @@ from typing import Any
 
 from ingest import cpu  # this folder's ingest benchmark
 
-from qa.answer import excerpts
 from qa.config import Settings
 from qa.eval import ask_short, format_answers
 from qa.metrics import (
@@ -45,6 +44,7 @@ from qa.metrics import (
     short_answer,
 )
 from qa.models import ScoredChunk
+from qa.reading import excerpts
 from qa.service import QAService
 
 RESULTS = Path(__file__).resolve().parent / "results"

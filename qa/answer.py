@@ -22,7 +22,7 @@ from qa.llm import LLM, Usage
 from qa.models import Answer, Citation, Snippet
 from qa.plan import asks_yes_or_no
 from qa.prompts import PROMPTS_DIR, Prompt, load_prompt, prompts_hash
-from qa.reading import CONFIRMED, LEXICAL, PARTIAL, UNSUPPORTED, ReadingCheck
+from qa.reading import CONFIRMED, PARTIAL, ReadingCheck, confirm
 from qa.refusal import declines, is_refusal, nearest_articles, strip_markers
 from qa.words import Support, support_of, terms
 
@@ -332,31 +332,6 @@ def second_look(checked: CheckResult, raw: str, prompts: Prompts, question: str)
         return False
     cited = [s.score for s in checked.sentences if s.cited]
     return not checked.unsupported and bool(cited) and max(cited) >= RETRY_SUPPORT
-
-
-def excerpts(answer: Answer) -> list[str]:
-    """The cited quotes under their articles' headings, as the reading check reads them."""
-    return [f'From "{short_title(c.title) or c.path}" ({c.source or "unknown source"}, '
-            f'{c.published_at[:10] or "undated"}): {c.quote}' for c in answer.citations]
-
-
-def confirm(answer: Answer, reader: ReadingCheck | None, question: str, *,
-            threshold: float) -> Answer:
-    """The answer with its support verdict: ``UNSUPPORTED`` when it cites nothing, else the
-    reading check's (``qa.reading``) when there is a ``reader``, else ``LEXICAL``; a refusal
-    is left as it is."""
-    if answer.refused:
-        return answer
-    if not answer.citations:
-        return replace(answer, verdict=UNSUPPORTED)
-    if reader is None:
-        return replace(answer, verdict=LEXICAL)
-    reading = reader.read(question, strip_markers(answer.text), excerpts(answer))
-    verdict = reading.verdict(threshold)
-    citations = tuple(replace(c, verdict=verdict, score=reading.score)
-                      for c in answer.citations)
-    return replace(answer, citations=citations, verdict=verdict,
-                   support_score=reading.score, check_seconds=reading.seconds)
 
 
 @dataclass

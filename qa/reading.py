@@ -22,10 +22,13 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from qa.evidence import short_title
 from qa.llm import LLM
+from qa.models import Answer
 from qa.prompts import Prompt
+from qa.refusal import strip_markers
 from qa.words import terms
 
 CONFIRMED, LEXICAL, UNSUPPORTED = "confirmed", "lexical", "unsupported"
@@ -86,10 +89,35 @@ class ReadingCheck:
         started = time.perf_counter()
         reply = self.llm.complete(self.messages(question, excerpts), max_tokens=24,
                                   stop=["\n"])
-        reply = re.sub(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]", "", reply).strip()  # stray markers
+        reply = strip_markers(reply).strip()  # the answer prompt's rules ask for markers
         return Reading(reply, agreement(reply, answer, question),
                        time.perf_counter() - started)
 
 
+def excerpts(answer: Answer) -> list[str]:
+    """The cited quotes under their articles' headings, as the reading check reads them."""
+    return [f'From "{short_title(c.title) or c.path}" ({c.source or "unknown source"}, '
+            f'{c.published_at[:10] or "undated"}): {c.quote}' for c in answer.citations]
+
+
+def confirm(answer: Answer, reader: ReadingCheck | None, question: str, *,
+            threshold: float) -> Answer:
+    """The answer with its support verdict: ``UNSUPPORTED`` when it cites nothing, else the
+    reading check's (``qa.reading``) when there is a ``reader``, else ``LEXICAL``; a refusal
+    is left as it is."""
+    if answer.refused:
+        return answer
+    if not answer.citations:
+        return replace(answer, verdict=UNSUPPORTED)
+    if reader is None:
+        return replace(answer, verdict=LEXICAL)
+    reading = reader.read(question, strip_markers(answer.text), excerpts(answer))
+    verdict = reading.verdict(threshold)
+    citations = tuple(replace(c, verdict=verdict, score=reading.score)
+                      for c in answer.citations)
+    return replace(answer, citations=citations, verdict=verdict,
+                   support_score=reading.score, check_seconds=reading.seconds)
+
+
 __all__ = ["CONFIRMED", "LEXICAL", "PARTIAL", "UNSUPPORTED", "Reading", "ReadingCheck",
-           "agreement"]
+           "agreement", "confirm", "excerpts"]
