@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 
+from qa.refusal import strip_markers
 from qa.words import FRAMING, STOPWORDS, Claim, claim, number_token, stem
 
 AMOUNT, DATE, NAME, OTHER = "amount", "date", "name", "other"
@@ -77,10 +78,6 @@ def expected(question: str, *, yes_or_no: bool = False) -> str:
     return OTHER
 
 
-def _without_markers(text: str) -> str:
-    return re.sub(r"\[\d+(?:\s*[,;]\s*\d+)*\]", " ", text)
-
-
 def _names(text: str) -> set[str]:
     """Capitalised words, the opening one included unless it is a common word ("The")."""
     out = set()
@@ -100,8 +97,8 @@ def _numbers(text: str) -> set[str]:
 def gives(kind: str, sentence: str, question: str) -> bool:
     """Whether ``sentence`` (citation markers aside) gives an answer of ``kind`` that is not
     only the question's own words; always true for ``OTHER``."""
-    text = _without_markers(sentence)
-    asked = _without_markers(question)
+    text = strip_markers(sentence)
+    asked = strip_markers(question)
     if kind == AMOUNT:
         return bool(_numbers(text) - _numbers(asked))
     if kind == DATE:
