@@ -4,7 +4,7 @@ paths (snippets and whole passages) on the same questions, scored strictly.
     python benchmarks/answers.py --corpus ../shared/eval/multihop-rag/corpus.json \
         --queries ../shared/eval/multihop-rag/queries-dev.json --index /tmp/mh-index --limit 60
 
-Runs ``qa.eval.run_answers`` (what ``qa eval answers --evidence both`` runs) and writes
+Runs ``qa.faces.eval.run_answers`` (what ``qa eval answers --evidence both`` runs) and writes
 ``benchmarks/results/answers.json``. Run it on an idle machine.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 from ingest import cpu  # this folder's ingest benchmark
 
 from qa.config import Settings
-from qa.eval import format_answers, load_queries, run_answers
+from qa.faces.eval import format_answers, load_queries, run_answers
 from qa.service import QAService
 
 RESULTS = Path(__file__).resolve().parent / "results"

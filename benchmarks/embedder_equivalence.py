@@ -36,11 +36,11 @@ from typing import Any
 
 import numpy as np
 
-from qa import ingest
 from qa.config import Settings
-from qa.embed import embedder_for, model_dir
-from qa.eval import format_retrieval, run_retrieval
-from qa.metrics import load_queries
+from qa.embedding.embed import embedder_for, model_dir
+from qa.faces.eval import format_retrieval, run_retrieval
+from qa.faces.metrics import load_queries
+from qa.store import chunking
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GATED = ("hits@10", "mrr@10", "fact_recall@10")
@@ -67,9 +67,9 @@ def log(message: str) -> None:
 
 def spread_chunks(corpus: Path, settings: Settings, n: int) -> list[str]:
     """``n`` chunk texts (as the embedder sees them) at even steps over the whole corpus."""
-    articles, _ = ingest.load_articles(corpus, max_article_mb=settings.max_article_mb)
-    tokenizer = ingest.load_tokenizer(model_dir(None, cache_dir=settings.cache_dir))
-    chunks = ingest.chunk_articles(articles, tokenizer=tokenizer,
+    articles, _ = chunking.load_articles(corpus, max_article_mb=settings.max_article_mb)
+    tokenizer = chunking.load_tokenizer(model_dir(None, cache_dir=settings.cache_dir))
+    chunks = chunking.chunk_articles(articles, tokenizer=tokenizer,
                                    max_tokens=settings.chunk_tokens,
                                    overlap=settings.chunk_overlap)
     picks = np.linspace(0, len(chunks) - 1, num=min(n, len(chunks))).round().astype(int)

@@ -10,7 +10,7 @@ tokens of evidence (embedder word-pieces), snippets per question and selection t
 service's own ``select_evidence`` call: the read of the articles' opening chunks and the
 one-core query-time embedding included).
 ``--budget`` and friends try other selection settings; the first budget is also run without
-full names (``qa.names``) for comparison.
+full names (``qa.text.names``) for comparison.
 
     python benchmarks/evidence.py --index /tmp/mh-index --limit 200 [--budget 320 ...]
 """
@@ -23,10 +23,10 @@ import statistics
 import time
 from pathlib import Path
 
-from qa.answer import Prompts, evidence_block
+from qa.answering.answer import Prompts, evidence_block
+from qa.answering.evidence import SelectionOptions
 from qa.config import Settings
-from qa.evidence import SelectionOptions
-from qa.metrics import NULL_TYPE, load_queries
+from qa.faces.metrics import NULL_TYPE, load_queries
 from qa.service import QAService
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

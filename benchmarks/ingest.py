@@ -2,7 +2,7 @@
 
     python benchmarks/ingest.py --corpus ../shared/eval/multihop-rag/corpus.json [--articles 80]
 
-Runs ``qa.eval.run_ingest`` (what ``qa eval ingest`` runs) and writes
+Runs ``qa.faces.eval.run_ingest`` (what ``qa eval ingest`` runs) and writes
 ``benchmarks/results/ingest.json``.
 """
 
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from qa.config import Settings
-from qa.eval import format_ingest, run_ingest
+from qa.faces.eval import format_ingest, run_ingest
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

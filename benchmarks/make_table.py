@@ -429,7 +429,7 @@ def vector_search_section(rep: dict | None) -> list[str]:
              f"`benchmarks/vector_search.py` on the 1× index ({rep['chunks']:,} passages): each "
              "scope a hop searches (the whole index, one outlet's passages), top 100 by the "
              "question's embedding, exactly (the scope's stored vectors fetched from the store "
-             "for every question, or kept after the first: `qa.vectors.CACHE_MAX`) or by "
+             "for every question, or kept after the first: `qa.store.vectors.CACHE_MAX`) or by "
              "Chroma's HNSW index (filtered by outlet); median ms over the questions, and the "
              "share of "
              "the exact top 100 that HNSW finds. Scopes of at most "

@@ -1,7 +1,7 @@
 """Near-miss answers: does the product refuse when the articles do not hold the answer?
 
 Each MultiHop-RAG question (Tang & Yang 2024, ODC-BY 1.0) in the chosen record range is asked
-twice through the product's answer path (``qa.eval.ask_short``): once over the whole corpus
+twice through the product's answer path (``qa.faces.eval.ask_short``): once over the whole corpus
 (*present*; null questions are asked this way only), and once with its gold evidence articles
 left out of retrieval (*absent*): the passages of those articles are dropped from a deeper
 retrieval (4 x top_k) and the best top_k others kept, so the model reads articles near the
@@ -32,9 +32,10 @@ from typing import Any
 
 from ingest import cpu  # this folder's ingest benchmark
 
+from qa.answering.reading import excerpts
 from qa.config import Settings
-from qa.eval import ask_short, format_answers
-from qa.metrics import (
+from qa.faces.eval import ask_short, format_answers
+from qa.faces.metrics import (
     NULL_TYPE,
     AnswerRow,
     answer_correct,
@@ -44,7 +45,6 @@ from qa.metrics import (
     short_answer,
 )
 from qa.models import ScoredChunk
-from qa.reading import excerpts
 from qa.service import QAService
 
 RESULTS = Path(__file__).resolve().parent / "results"

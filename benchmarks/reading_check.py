@@ -1,4 +1,4 @@
-"""How well the reading check (``qa.reading``) tells right answers from wrong ones.
+"""How well the reading check (``qa.answering.reading``) tells right answers from wrong ones.
 
 The labelled set is every answered row of near-miss runs (``benchmarks/near_miss.py --rows``):
 an answer is right when it is strictly right for its MultiHop-RAG question (Tang & Yang 2024,
@@ -24,11 +24,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from qa.answer import Prompts
+from qa.answering.answer import Prompts
+from qa.answering.reading import ReadingCheck
 from qa.config import Settings
-from qa.llm import make_llm
-from qa.metrics import answer_correct
-from qa.reading import ReadingCheck
+from qa.faces.metrics import answer_correct
+from qa.llm.client import make_llm
 
 
 def auc(positives: list[float], negatives: list[float]) -> float:

@@ -13,7 +13,7 @@ Rows (``--rows``, default all), written to ``benchmarks/results/retrieval-<row>.
   40 CPU-minutes on 2 cores).
 - ``vector``, ``bm25``, ``hybrid``, ``diverse``, ``outlets``, ``dates``, ``clauses``,
   ``final``: our index (sentence chunks of at most 256 word-pieces with a headline line) and
-  the steps of ``qa.retrieve``, each adding one thing to the row before it. ``final`` runs
+  the steps of ``qa.retrieval.retrieve``, each adding one thing to the row before it. ``final`` runs
   first and alone has its latency measured; the other rows reuse its query scores.
 
 MultiHop-RAG: Tang & Yang, COLM 2024, ODC-BY 1.0.
@@ -32,12 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.build import build_index
 from qa.config import Settings
-from qa.embed import embedder_for
-from qa.eval import evaluate_retrieval, format_retrieval, load_queries
-from qa.index import ArticleIndex
-from qa.retrieve import RetrievalOptions, Retriever
+from qa.embedding.embed import embedder_for
+from qa.faces.eval import evaluate_retrieval, format_retrieval, load_queries
+from qa.retrieval.retrieve import RetrievalOptions, Retriever
+from qa.store.build import build_index
+from qa.store.index import ArticleIndex
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PLAIN = RetrievalOptions(per_article=10, outlets=False, dates=False, hops_first=False,

@@ -67,7 +67,7 @@ def _du_mb(path: Path) -> float:
 
 def make_corpus(real: list[dict[str, Any]], size: int, *, seed: int = 13) -> list[dict[str, Any]]:
     """The real records plus (size - 1) x len(real) synthetic ones (deterministic)."""
-    from qa.ingest import split_sentences
+    from qa.store.chunking import split_sentences
 
     rng = random.Random(seed)
     sentences = [[r["body"][a:b] for a, b in split_sentences(r["body"])] for r in real]
@@ -139,10 +139,10 @@ class _Timed:
 
 def build(args: argparse.Namespace) -> dict[str, Any]:
     """Index ``args.corpus_file`` from scratch into ``args.index``; figures as a dict."""
-    from qa.build import build_index
     from qa.config import Settings
-    from qa.embed import embedder_for
-    from qa.index import ArticleIndex
+    from qa.embedding.embed import embedder_for
+    from qa.store.build import build_index
+    from qa.store.index import ArticleIndex
 
     settings = Settings.load(index_dir=args.index, progress=False)
     embedder = embedder_for(settings)
@@ -172,7 +172,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
 def probe(args: argparse.Namespace) -> dict[str, Any]:
     """A fresh process: start to first retrieval, memory, latency (and quality)."""
     from qa.config import Settings
-    from qa.metrics import NULL_TYPE, evaluate_retrieval, load_queries, percentile
+    from qa.faces.metrics import NULL_TYPE, evaluate_retrieval, load_queries, percentile
     from qa.service import QAService
 
     settings = Settings.load(index_dir=args.index, chroma_url=args.chroma_url, progress=False)
@@ -209,7 +209,7 @@ def _child(step: str, *extra: str) -> dict[str, Any]:
 
 
 def _server(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
-    from qa.llm import free_port
+    from qa.llm.client import free_port
 
     port = free_port()
     proc = subprocess.Popen([str(Path(sys.executable).with_name("chroma")), "run", "--path",

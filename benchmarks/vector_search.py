@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 
 from qa.config import Settings
-from qa.index import ArticleIndex
-from qa.metrics import NULL_TYPE, evaluate_retrieval, load_queries, percentile
-from qa.retrieve import Retriever
-from qa.vectors import EXACT_MAX, Scope, VectorSearch
+from qa.faces.metrics import NULL_TYPE, evaluate_retrieval, load_queries, percentile
+from qa.retrieval.retrieve import Retriever
+from qa.store.index import ArticleIndex
+from qa.store.vectors import EXACT_MAX, Scope, VectorSearch
 
 RESULTS = Path(__file__).resolve().parent / "results" / "vector-search.json"
 BUCKETS = (500, 1000, 2000, 4000, 8000, 10**9)

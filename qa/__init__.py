@@ -23,7 +23,6 @@ for _name, _value in {
 }.items():
     _os.environ.setdefault(_name, _value)
 
-from qa.api import answer, build_index, stream_answer  # noqa: E402
 from qa.config import Settings  # noqa: E402
 from qa.errors import (  # noqa: E402
     CitationError,
@@ -35,7 +34,8 @@ from qa.errors import (  # noqa: E402
     QAError,
     StoreError,
 )
-from qa.llamaindex import ArticleRetriever  # noqa: E402
+from qa.faces.api import answer, build_index, stream_answer  # noqa: E402
+from qa.faces.llamaindex import ArticleRetriever  # noqa: E402
 from qa.models import Answer, Article, Chunk, Citation, IndexReport, ScoredChunk  # noqa: E402
 from qa.service import QAService  # noqa: E402
 

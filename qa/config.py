@@ -133,19 +133,21 @@ class Settings(BaseSettings):
         "counted by the embedder's tokenizer.",
     )  # 210, not 220: keeps the median answer prompt within 450 tokens with the yes-or-no
     # line (benchmarks/answer_latency.py) for 0.324 of gold facts instead of 0.326 (evidence.py);
-    # qa.evidence.SelectionOptions takes its defaults from here
+    # qa.answering.evidence.SelectionOptions takes its defaults from here
     evidence_passages: int = Field(
         default=10, ge=1, le=100, description="Top passages whose sentences may be snippets."
     )
     hop_floor: float = Field(
         default=0.2, ge=0.0, le=1.0, description="Share (0-1, IDF-weighted) of what a question "
-        "says of an outlet it names that some snippet of that outlet must hold (qa.hop_coverage)"
+        "says of an outlet it names that some snippet of that outlet must hold "
+        "(qa.answering.hop_coverage)"
         ". Below it the outlet's article is named as not among those read; a yes-or-no question "
         "none of whose named outlets reaches it is refused without asking the model."
     )
     reading_check: bool = Field(
         default=False, description="After an answer passes the lexical checks, the model "
-        "answers the question again from the cited excerpts alone (qa.reading); an answer it "
+        "answers the question again from the cited excerpts alone (qa.answering.reading); an "
+        "answer it "
         "agrees with is 'confirmed', else shown as checked by its words only."
     )
     reading_threshold: float = Field(

@@ -91,7 +91,7 @@ class Snippet:
     header: str = ""
     header_start: int = -1
     score: float = 0.0  # evidence score (0-1); a whole passage given as-is has its fused score
-    names: tuple[str, ...] = ()  # full forms of names the text gives only in part (qa.names)
+    names: tuple[str, ...] = ()  # full forms of names the text gives only in part (qa.text.names)
 
     @property
     def prompt_text(self) -> str:
@@ -161,13 +161,15 @@ class Answer:
     A bracketed number that names no citation (say "[150] billion") is answer text, kept as is.
 
     ``verdict`` says how far the supported sentences were checked: ``"confirmed"`` when the
-    reading check (``qa.reading``: the model answers the question again from the cited
+    reading check (``qa.answering.reading``: the model answers the question again from the cited
     excerpts alone) agreed with them, ``"lexical"`` when they passed only the word rules of
-    ``qa.citations`` (the check disagreed, or did not run), ``"unsupported"`` when no sentence
+    ``qa.answering.citations`` (the check disagreed, or did not run), ``"unsupported"`` when no
+    sentence
     is supported (nothing is cited), ``"partial"`` when an article the question names (by its
-    outlet) is not among those read (``uncovered``, ``qa.hop_coverage``), ``""`` for a refusal.
+    outlet) is not among those read (``uncovered``, ``qa.answering.hop_coverage``), ``""`` for a
+    refusal.
     ``support_score`` is that agreement (0-1; None when not read), ``check_seconds`` the time
-    the checks took once the model had written (citations, the rules of ``qa.asks``, the
+    the checks took once the model had written (citations, the rules of ``qa.answering.asks``, the
     reading check).
     """
 

@@ -14,19 +14,20 @@ from typing import Any
 
 import numpy as np
 
-from qa import evidence, web
-from qa.answer import Prompts, Turn, condense, generate, refused_answer
-from qa.build import build_index, files_gone
+from qa.answering import evidence
+from qa.answering.answer import Prompts, Turn, condense, generate, refused_answer
+from qa.answering.hop_coverage import hop_coverage, uncovered
+from qa.answering.reading import ReadingCheck
 from qa.config import Settings
+from qa.embedding.onnx_embed import OnnxEmbedding
 from qa.errors import IngestError, QAError, StoreError
-from qa.hop_coverage import hop_coverage, uncovered
-from qa.index import ArticleIndex, IndexStats
-from qa.llm import LLM, make_llm
+from qa.llm.client import LLM, make_llm
 from qa.models import Answer, Chunk, Evidence, IndexReport, ScoredChunk, Snippet, chunk_id
-from qa.onnx_embed import OnnxEmbedding
-from qa.plan import asks_yes_or_no
-from qa.reading import ReadingCheck
-from qa.retrieve import RetrievalOptions, Retriever, best_similarity
+from qa.retrieval.plan import asks_yes_or_no
+from qa.retrieval.retrieve import RetrievalOptions, Retriever, best_similarity
+from qa.sources import web
+from qa.store.build import build_index, files_gone
+from qa.store.index import ArticleIndex, IndexStats
 
 HistoryLike = Sequence[Turn] | Sequence[Answer] | Sequence[dict[str, Any]] | None
 
@@ -77,7 +78,7 @@ class QAService:
 
     @cached_property
     def reader(self) -> ReadingCheck | None:
-        """The reading check (``qa.reading``) on this service's LLM, None when
+        """The reading check (``qa.answering.reading``) on this service's LLM, None when
         ``QA_READING_CHECK`` is off."""
         if not self.settings.reading_check:
             return None
@@ -127,7 +128,7 @@ class QAService:
         index mirror ``path`` (a folder or file; None: the folder it was last built from) plus
         every article ever fetched. Questions are answered from the previous complete index
         until this one is done; one build runs at a time. Raises ``IngestError`` (see
-        ``qa.build.build_index``), naming the fetch problems when nothing could be indexed."""
+        ``qa.store.build.build_index``), naming the fetch problems when nothing could be indexed."""
         with self._building:
             fetched = web.fetch_urls(urls, self.settings) if urls else None
             index = self._index.fresh()
@@ -165,7 +166,7 @@ class QAService:
         ``on_error`` (raised when there is none) and watching goes on. ``on_ready()`` is called
         once changes are being watched. Blocks until ``stop`` is set, ``moved()`` is true or
         Ctrl+C; questions meanwhile are answered from the last complete index."""
-        from qa.watch import watch_folder
+        from qa.sources.watch import watch_folder
 
         def changed(paths: list[str]) -> None:
             try:
@@ -197,7 +198,7 @@ class QAService:
         options: evidence.SelectionOptions | None = None,
     ) -> list[Snippet]:
         """What the model will read for this question: picked sentences (``snippets``, see
-        ``qa.evidence``) or the top ``context_k`` passages whole (``passages``); ``mode``
+        ``qa.answering.evidence``) or the top ``context_k`` passages whole (``passages``); ``mode``
         defaults to ``QA_EVIDENCE``, ``options`` to ``QA_EVIDENCE_BUDGET`` and
         ``QA_EVIDENCE_PASSAGES`` with the method's defaults (the benchmark tries others)."""
         if (mode or self.settings.evidence) == "passages":
@@ -220,7 +221,7 @@ class QAService:
 
     def article_openings(self, passages: list[ScoredChunk]) -> list[Chunk]:
         """The first chunk of each article of ``passages``, where an article names its people
-        and companies in full (``qa.names``): one read of the store, a few milliseconds."""
+        and companies in full (``qa.text.names``): one read of the store, a few milliseconds."""
         articles = dict.fromkeys(p.chunk.article_id for p in passages if p.chunk.index > 0)
         found = self._index.passages([chunk_id(a, 0) for a in articles])
         return [chunk for chunk, _vector in found.values() if chunk is not None]

@@ -67,7 +67,7 @@ def embedder(cache_dir: Path):  # type: ignore[no-untyped-def]
     """The default embedder (QA_EMBED_BACKEND's default), loaded once for the session; its
     ONNX export is made in the user's cache on first use, as ``qa`` itself does."""
     from qa.config import Settings
-    from qa.embed import embedder_for
+    from qa.embedding.embed import embedder_for
 
     return embedder_for(Settings.load(cache_dir=cache_dir))
 
@@ -98,7 +98,7 @@ def seed_folder(tmp_path: Path) -> Path:
 def local_llm(cache_dir: Path) -> Iterator[object]:
     """The packaged Qwen model behind the real llama.cpp server, started once per session."""
     from qa.config import Settings
-    from qa.llm import make_llm
+    from qa.llm.client import make_llm
 
     llm, server = make_llm(Settings.load(cache_dir=cache_dir, **LLM_ARITHMETIC))
     if server is not None:

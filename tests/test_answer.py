@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from conftest import SEED, place_named
 
-from qa.answer import WITHHELD, build_messages
+from qa.answering.answer import WITHHELD, build_messages
 from qa.config import Settings
-from qa.ingest import load_articles
 from qa.models import Answer, Evidence
 from qa.service import QAService
+from qa.store.chunking import load_articles
 
 pytestmark = pytest.mark.llm
 

@@ -3,10 +3,10 @@ wording and the reading check's agreement: pure logic."""
 
 from __future__ import annotations
 
-from qa.asks import AMOUNT, DATE, NAME, OTHER, constraints, expected, gives
-from qa.citations import check_citations
-from qa.reading import agreement
-from qa.refusal import declines
+from qa.answering.asks import AMOUNT, DATE, NAME, OTHER, constraints, expected, gives
+from qa.answering.citations import check_citations
+from qa.answering.reading import agreement
+from qa.answering.refusal import declines
 
 OPEN_2022 = "Ana Ruiz won the women's final of the Coastal Open in 2022, beating Mei Lin."
 

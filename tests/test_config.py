@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 
 import qa
-from qa.answer import Prompts
+from qa.answering.answer import Prompts
+from qa.answering.prompts import PROMPTS_DIR, load_prompt
 from qa.config import Settings
 from qa.errors import ConfigError
-from qa.prompts import PROMPTS_DIR, load_prompt
 
 
 def test_every_setting_has_a_description() -> None:

@@ -17,21 +17,21 @@ import numpy as np
 import pytest
 
 from qa.config import Settings
-from qa.embed import (
+from qa.embedding.embed import (
     MINILM_SHA256,
     embedder_for,
     load_embedder,
     model_spec,
     packaged_model_dir,
 )
-from qa.errors import ModelError
-from qa.onnx_export import (
+from qa.embedding.onnx_export import (
     FP32_FILE,
     INT8_FILE,
     STAMP_FILE,
     export_folder,
     onnx_models,
 )
+from qa.errors import ModelError
 from qa.weights import sha256_file
 
 SENTENCES = [
@@ -110,8 +110,8 @@ def _export_in_subprocess(cache: Path) -> subprocess.Popen[bytes]:
     code = (
         "import json, sys\n"
         "from pathlib import Path\n"
-        "from qa.embed import model_spec, packaged_model_dir\n"
-        "from qa.onnx_export import onnx_models\n"
+        "from qa.embedding.embed import model_spec, packaged_model_dir\n"
+        "from qa.embedding.onnx_export import onnx_models\n"
         "m = onnx_models(model_spec(packaged_model_dir(), packaged=True), "
         f"cache_dir=Path({str(cache)!r}))\n"
         "print(json.dumps({'folder': str(m.folder), 'files': m.stamp['files']}))\n"

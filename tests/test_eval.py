@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from qa.config import Settings
-from qa.eval import eval_group
-from qa.metrics import (
+from qa.faces.eval import eval_group
+from qa.faces.metrics import (
     Query,
     answer_correct,
     evaluate_retrieval,

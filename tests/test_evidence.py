@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from conftest import SEED
 
-from qa.evidence import SelectionOptions, select, whole_passages
-from qa.ingest import load_articles
+from qa.answering.evidence import SelectionOptions, select, whole_passages
 from qa.models import Chunk, ScoredChunk, Snippet
-from qa.plan import Plan, outlet_patterns, plan_hops
+from qa.retrieval.plan import Plan, outlet_patterns, plan_hops
 from qa.service import QAService
+from qa.store.chunking import load_articles
 
 BODY = (
     "The council met on Monday to discuss the new bridge. Officials presented three designs.\n"
@@ -177,7 +177,7 @@ def test_seed_evidence_is_a_few_exact_sentences_within_budget(service: QAService
 
 
 def test_a_name_given_in_part_comes_with_its_full_form_and_vouches_for_it() -> None:
-    from qa.answer import Prompts, check, evidence_block
+    from qa.answering.answer import Prompts, check, evidence_block
 
     body = BODY + "\nRuiz said the steel would come from a local mill."
     opening = _chunk(body, 0, 120)

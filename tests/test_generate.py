@@ -9,12 +9,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from qa.answer import Prompts, build_messages, finish, generate
-from qa.evidence import whole_passages
-from qa.llm import Usage
+from qa.answering.answer import Prompts, build_messages, finish, generate
+from qa.answering.evidence import whole_passages
+from qa.answering.reading import CONFIRMED, LEXICAL, ReadingCheck
+from qa.llm.client import Usage
 from qa.models import Answer, Chunk, ScoredChunk
-from qa.plan import asks_yes_or_no
-from qa.reading import CONFIRMED, LEXICAL, ReadingCheck
+from qa.retrieval.plan import asks_yes_or_no
 
 PASSAGES = whole_passages([
     ScoredChunk(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qa.hop_coverage import hop_coverage, uncovered
+from qa.answering.hop_coverage import hop_coverage, uncovered
 from qa.models import Answer, Chunk, Evidence, Snippet
-from qa.plan import outlet_patterns, plan_hops
+from qa.retrieval.plan import outlet_patterns, plan_hops
 from qa.service import QAService
 
 GADGETS = ("Foldable phones sell out\nSource: Gadget Weekly\nDate: 2023-10-05\n\n"

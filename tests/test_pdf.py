@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from pages import FACT, HEADER, PARAGRAPHS, TITLE, article_html, pdf_printer
 
-from qa.formats import read_articles
 from qa.models import IngestProblem
-from qa.pdf import NO_TEXT
 from qa.service import QAService
+from qa.sources.formats import read_articles
+from qa.sources.pdf import NO_TEXT
 
 COLUMNS = [f"Part {i}. {PARAGRAPHS[i % len(PARAGRAPHS)]}" for i in range(12)]
 HYPHENS = ("The council published an environ-<br>mental report on the well-<br>known channel. "

@@ -7,9 +7,7 @@ import json
 
 import pytest
 
-from qa.build import build_index
-from qa.index import ArticleIndex
-from qa.retrieve import (
+from qa.retrieval.retrieve import (
     Hop,
     RetrievalOptions,
     Retriever,
@@ -19,6 +17,8 @@ from qa.retrieve import (
     plan_hops,
     rrf,
 )
+from qa.store.build import build_index
+from qa.store.index import ArticleIndex
 
 SOURCES = ["TechCrunch", "The Verge", "Fortune", "The Age", "The Independent - Life and Style",
            "The Independent - Sports", "Cnbc | World Business News Leader", "CBSSports.com"]

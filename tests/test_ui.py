@@ -21,11 +21,11 @@ from conftest import SEED, free_port, place_named
 
 from qa.config import Settings
 from qa.errors import ConfigError
-from qa.index import ArticleIndex
+from qa.faces.render import reading_status, render_answer, render_evidence, render_sources
+from qa.faces.ui import build_app, index_summary, launch, resolve_under_root
 from qa.models import Chunk, Evidence, Snippet
-from qa.render import reading_status, render_answer, render_evidence, render_sources
 from qa.service import QAService
-from qa.ui import build_app, index_summary, launch, resolve_under_root
+from qa.store.index import ArticleIndex
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from gradio_client import Client, handle_file

@@ -1,4 +1,4 @@
-"""``qa.vectors``: a small scope's vectors are fetched from the store once, then kept for the
+"""``qa.store.vectors``: a small scope's vectors are fetched from the store once, then kept for the
 next question within a bound, and the kept ones rank exactly as freshly fetched ones."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from qa.build import build_index
-from qa.index import ArticleIndex
-from qa.retrieve import Retriever
-from qa.vectors import Scope, VectorSearch
+from qa.retrieval.retrieve import Retriever
+from qa.store.build import build_index
+from qa.store.index import ArticleIndex
+from qa.store.vectors import Scope, VectorSearch
 
 
 def test_a_small_scopes_vectors_are_fetched_once_and_the_cache_is_bounded(

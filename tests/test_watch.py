@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from pages import OTHER, PARAGRAPHS
 
+from qa.faces.ui import keep_in_sync, stage_uploads
 from qa.models import IndexReport
 from qa.service import QAService
-from qa.ui import keep_in_sync, stage_uploads
 
 REPO = Path(__file__).resolve().parents[1]
 WAIT = 180  # seconds: an update on two busy cores may take a while; a lost one never comes
@@ -183,7 +183,7 @@ def lines() -> Iterator[Any]:
     procs: list[subprocess.Popen[str]] = []
 
     def run(*args: str) -> tuple[subprocess.Popen[str], queue.Queue[str]]:
-        proc = subprocess.Popen([sys.executable, "-m", "qa.cli", *args], cwd=REPO, text=True,
+        proc = subprocess.Popen([sys.executable, "-m", "qa.faces.cli", *args], cwd=REPO, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 env={**os.environ, "PYTHONPATH": str(REPO)})
         procs.append(proc)

@@ -11,12 +11,12 @@ import pytest
 from click.testing import CliRunner
 from pages import OTHER, PARAGRAPHS, TITLE, Route, Site, article_html
 
-from qa.cli import main
 from qa.errors import IngestError
-from qa.fetch import address_problem
-from qa.index import ArticleIndex
+from qa.faces.cli import main
 from qa.service import QAService
-from qa.web import MANIFEST, web_dir
+from qa.sources.fetch import address_problem
+from qa.sources.web import MANIFEST, web_dir
+from qa.store.index import ArticleIndex
 
 RSS_TITLE = "Vestby to dredge its harbour channel"  # the feed's title for the harbour story
 
@@ -247,7 +247,7 @@ def test_the_index_tab_fetches_a_url_only_when_allowed_and_takes_pdf_uploads(
     from gradio_client import Client, handle_file
     from pages import pdf_printer
 
-    from qa.ui import build_app, launch
+    from qa.faces.ui import build_app, launch
 
     root = tmp_path / "root"
     (root / "articles").mkdir(parents=True)

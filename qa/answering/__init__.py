@@ -1,0 +1,9 @@
+"""Answering: passages in, a cited and checked ``Answer`` out.
+
+Enters: the question, retrieved passages and an LLM. Leaves: ``qa.models.Answer`` with numbered
+citations. ``evidence`` picks the snippets the model sees, ``prompts`` fills the prompt files,
+``answer`` drives the model, ``citations`` checks each sentence against what it cites, ``asks``
+says what kind of answer the question needs, ``refusal`` recognises and words refusals,
+``hop_coverage`` measures how much of each named article was read, ``reading`` is the optional
+model-read support check.
+"""

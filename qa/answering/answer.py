@@ -1,0 +1,437 @@
+"""Question + evidence snippets -> prompt -> LLM -> checked citations -> ``Answer``.
+
+The model only writes prose; which snippet backs which sentence is decided afterwards by
+``qa.answering.citations`` against the exact snippet text, and the quotes come from the index, never
+from the model.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from itertools import groupby
+from pathlib import Path
+
+from qa.answering.asks import OTHER, constraints, expected, gives
+from qa.answering.citations import CheckResult, check_citations, highlight_spans, renumber
+from qa.answering.evidence import short_title
+from qa.answering.prompts import PROMPTS_DIR, Prompt, load_prompt, prompts_hash
+from qa.answering.reading import CONFIRMED, PARTIAL, ReadingCheck, confirm
+from qa.answering.refusal import declines, is_refusal, nearest_articles, strip_markers
+from qa.llm.client import LLM, Usage
+from qa.models import Answer, Citation, Snippet
+from qa.retrieval.plan import asks_yes_or_no
+from qa.store.chunking import split_sentences
+from qa.text.words import Support, support_of, terms
+
+Turn = tuple[str, str]  # (question, answer) of an earlier exchange
+
+@dataclass(frozen=True)
+class Prompts:
+    """The prompt files an answer uses, loaded once per service."""
+
+    system: Prompt
+    user: Prompt
+    retry: Prompt
+    passage: Prompt
+    article: Prompt
+    refusal: Prompt
+    condense_system: Prompt
+    condense_user: Prompt
+    yes_no: Prompt
+    names: Prompt
+    reading: Prompt
+
+    @classmethod
+    def load(cls, prompts_dir: Path = PROMPTS_DIR) -> Prompts:
+        return cls(
+            *(
+                load_prompt(n, prompts_dir=prompts_dir)
+                for n in (
+                    "answer_system",
+                    "answer_user",
+                    "answer_retry",
+                    "answer_passage",
+                    "answer_article",
+                    "answer_refusal",
+                    "condense_system",
+                    "condense_user",
+                    "answer_yes_no",
+                    "answer_names",
+                    "reading_user",
+                )
+            )
+        )
+
+    @property
+    def refusal_text(self) -> str:
+        return self.refusal.template.strip()
+
+    @property
+    def hash(self) -> str:
+        return prompts_hash(
+            [self.system, self.user, self.retry, self.passage, self.article, self.refusal,
+             self.yes_no, self.names, self.reading]
+        )
+
+
+# Sentences in an article that address the model rather than the reader: a planted
+# instruction is withheld from the prompt (it stays in the index and in quotes).
+_INSTRUCTION = re.compile(
+    r"\b(ignore|disregard|forget|override)\b.{0,40}\b(instructions?|rules|prompts?|guidelines)\b"
+    r"|\b(system|developer) (notice|prompt|message|instruction)s?\b"
+    r"|\b(do not|don't|never) answer (the|this|that|any) (question|user)"
+    r"|\b(reply|respond|answer|say) only\b"
+    r"|\byou are now\b|\bnew instructions?\b|\bas an ai\b",
+    re.IGNORECASE,
+)
+WITHHELD = "[instruction-like text withheld]"
+
+
+def defang(text: str) -> str:
+    """Replace sentences that try to instruct the model with a visible placeholder."""
+    out, last = [], 0
+    for start, end in split_sentences(text):
+        if _INSTRUCTION.search(text[start:end]):
+            out.append(text[last:start] + WITHHELD)
+            last = end
+    return "".join(out) + text[last:]
+
+
+def evidence_block(snippets: Sequence[Snippet], prompts: Prompts) -> str:
+    """The numbered snippets as the model reads them, under one heading per article (their
+    order keeps each article's snippets together), with the full names its snippets give
+    only in part ("Bankman-Fried": "Names in full: Sam Bankman-Fried")."""
+    blocks = []
+    for _article, group in groupby(snippets, key=lambda s: s.passage.article_id):
+        group = list(group)
+        c = group[0].passage
+        lines = [prompts.article.render(title=short_title(c.title) or c.path,
+                                        source=c.source or "unknown source",
+                                        date=c.published_at[:10] or "undated")]
+        if names := list(dict.fromkeys(n for s in group for n in s.names)):
+            lines.append(prompts.names.render(names="; ".join(names)))
+        lines += [prompts.passage.render(number=s.number, text=defang(s.prompt_text))
+                  for s in group]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def build_messages(
+    question: str,
+    snippets: Sequence[Snippet],
+    prompts: Prompts,
+    *,
+    instructions: str = "",
+    retry: bool = False,
+) -> list[dict[str, str]]:
+    """The chat messages for one answer: rules in the system turn, snippets as quoted data.
+
+    The system turn is the same for every question, so the local server keeps it cached.
+    ``instructions`` (the caller's, never an article's) follow the question, e.g. the
+    benchmark's "end on a short final answer"; a yes-or-no question (``asks_yes_or_no``) is
+    first told to open with Yes or No, which a 1.5B model otherwise seldom does ("Both
+    articles agree that …"), leaving the reader to infer the answer. ``retry`` ends on the
+    prompt without the refusal option; everything before that ending is the same text, so
+    the local server reuses its cached prompt and a second look costs only the new tokens."""
+    if asks_yes_or_no(question):
+        instructions = "\n\n".join(filter(None, (prompts.yes_no.render(), instructions.strip())))
+    return [
+        {"role": "system", "content": prompts.system.render()},
+        {
+            "role": "user",
+            "content": (prompts.retry if retry else prompts.user).render(
+                passages=evidence_block(snippets, prompts),
+                question="\n\n".join(filter(None, (question.strip(), instructions.strip()))),
+                refusal=prompts.refusal_text,
+            ),
+        },
+    ]
+
+
+def condense(question: str, history: Sequence[Turn], llm: LLM, prompts: Prompts) -> str:
+    """Rewrite a follow-up into a standalone question, so retrieval sees what it refers to."""
+    if not history:
+        return question
+    lines = []
+    for q, a in history[-3:]:
+        lines.append(f"User: {q.strip()}")
+        lines.append(f"Assistant: {strip_markers(a).strip()[:600]}")
+    messages = [
+        {"role": "system", "content": prompts.condense_system.render()},
+        {
+            "role": "user",
+            "content": prompts.condense_user.render(
+                history="\n".join(lines), question=question.strip()
+            ),
+        },
+    ]
+    rewritten = llm.complete(messages, max_tokens=80).strip().splitlines()
+    text = rewritten[0].strip().strip('"') if rewritten else ""
+    return text if len(text) > 3 else question
+
+
+def refused_answer(
+    question: str, prompts: Prompts, *, standalone: str = "", started: float | None = None,
+    snippets: Sequence[Snippet] = (), missing: Sequence[str] = (),
+) -> Answer:
+    """The plain 'not in the articles' answer, with no citations; it names the articles the
+    question names that were not found (``missing``, ``qa.answering.hop_coverage.uncovered``) and,
+    from the ``snippets`` the model read, the nearest articles (``nearest_articles``)."""
+    absent = f"Not among the articles read: {'; '.join(missing)}." if missing else ""
+    return Answer(
+        question=question,
+        text=" ".join(filter(None, (prompts.refusal_text, absent, nearest_articles(snippets)))),
+        uncovered=tuple(missing),
+        refused=True,
+        standalone_question=standalone or question,
+        prompt_hash=prompts.hash,
+        seconds=time.perf_counter() - started if started else 0.0,
+    )
+
+
+def snippet_support(snippet: Snippet) -> Support:
+    """What a snippet can vouch for: its article's title, outlet and date, the full names it
+    gives in part, and its text (with its table's header row)."""
+    c = snippet.passage
+    table = f"{c.article_id}@{snippet.header_start}" if snippet.header else ""
+    return support_of(snippet.prompt_text, heading=" ".join((c.title, *snippet.names)),
+                      outlet=c.source, published_at=c.published_at, table=table)
+
+
+def check(raw: str, snippets: Sequence[Snippet], question: str) -> CheckResult:
+    """``qa.answering.citations.check_citations`` of the model's text against the snippets, the
+    question's constraints (``qa.answering.asks.constraints``) bound unless it asks yes or no."""
+    bound = constraints(question, yes_or_no=asks_yes_or_no(question))
+    return check_citations(raw, [snippet_support(s) for s in snippets], question=question,
+                           bound=bound)
+
+
+def answers(checked: CheckResult, question: str) -> bool:
+    """Whether a checked reply answers: some sentence that does not decline is cited and
+    supported, and, when the question asks for an amount, a date or a name
+    (``qa.answering.asks.expected``), gives one beyond the question's own words
+    (``qa.answering.asks.gives``)."""
+    kind = expected(question, yes_or_no=asks_yes_or_no(question))
+    return any(s.cited and s.supported and not declines(s.text)
+               and (kind == OTHER or gives(kind, s.text, question))
+               for s in checked.sentences)
+
+
+def gives_unchecked(raw: str, checked: CheckResult, snippets: Sequence[Snippet],
+                    question: str) -> bool:
+    """Whether a reply that does not answer (``answers``) still gives what the question asks
+    for in a sentence left unsupported, which is then shown as unsupported rather than
+    refused: true for a question asking for no amount, date or name, false when no sentence
+    gives one, and false when a sentence giving one fails only on the question's constraints
+    (held by its snippets once the years and qualifiers are not bound): that is another
+    year's winner or another quarter's figure, a near miss, and is refused."""
+    kind = expected(question, yes_or_no=asks_yes_or_no(question))
+    if kind == OTHER:
+        return True
+    giving = [i for i, s in enumerate(checked.sentences)
+              if not declines(s.text) and gives(kind, s.text, question)]
+    if not giving:
+        return False
+    if not len(constraints(question)):
+        return True
+    loose = check_citations(raw, [snippet_support(s) for s in snippets], question=question)
+    return not any(loose.sentences[i].supported for i in giving
+                   if i < len(loose.sentences) and not checked.sentences[i].supported)
+
+
+def finish(
+    question: str,
+    raw: str,
+    snippets: Sequence[Snippet],
+    prompts: Prompts,
+    *,
+    standalone: str,
+    started: float,
+    checked: CheckResult | None = None,
+) -> Answer:
+    """Check the model's markers against the snippets (unless ``checked`` already holds that
+    check of ``raw``) and build the ``Answer``."""
+    refusal = prompts.refusal_text
+    declined = refused_answer(question, prompts, standalone=standalone, started=started,
+                              snippets=snippets)
+    if refusal.rstrip(".") in raw:
+        rest = strip_markers(raw.replace(refusal.rstrip("."), "")).strip(" .\n")
+        if len(rest.split()) < 3:  # the refusal sentence, perhaps with a stray marker
+            return declined
+        raw = raw.replace(refusal, "")  # an answer with a stray refusal line is an answer
+        checked = None
+    checked = checked or check(raw, snippets, standalone)
+    if is_refusal(raw, refusal) and not any(s.cited for s in checked.sentences
+                                            if not declines(s.text)):
+        return declined  # a hedge plus a supported claim is an answer; a bare decline is not
+    if not answers(checked, standalone) and not gives_unchecked(raw, checked, snippets,
+                                                                standalone):
+        return declined  # "… is billion euros", a restated headline, another year's winner
+    order = checked.cited
+    citations = []
+    for number, old in enumerate(order, start=1):
+        snippet = snippets[old - 1]
+        c = snippet.passage
+        citing = [s.text for s in checked.sentences if old in s.cited]
+        offset = snippet.start - c.start
+        spans = [(a + offset, b + offset) for a, b in highlight_spans(snippet.text, citing)]
+        if snippet.header_start >= c.start:  # a header row inside the passage shows too
+            h = snippet.header_start - c.start
+            spans.insert(0, (h, h + len(snippet.header)))
+        citations.append(
+            Citation(
+                number=number,
+                article_id=c.article_id,
+                title=c.title,
+                source=c.source,
+                published_at=c.published_at,
+                url=c.url,
+                path=c.path,
+                quote=snippet.text,
+                start=snippet.start,
+                end=snippet.end,
+                passage=c.text,
+                passage_start=c.start,
+                highlights=tuple(spans),
+                header=snippet.header,
+                header_start=snippet.header_start,
+                also_in=c.also_in,
+            )
+        )
+    return Answer(
+        question=question,
+        text=renumber(checked.text, order),
+        citations=tuple(citations),
+        unsupported=checked.unsupported,
+        standalone_question=standalone,
+        prompt_hash=prompts.hash,
+        seconds=time.perf_counter() - started,
+    )
+
+
+# A second look must be held up by the snippets more firmly than a first answer: the model
+# was not offered the refusal, so it may have forced an answer.
+RETRY_SUPPORT = 0.6
+
+
+# ... and must be about what was asked: a true sentence from the evidence that shares little
+# with the question ("He visited Bucha" for "How many tanks did France promise?") is no answer.
+RETRY_OVERLAP = 1 / 3
+
+
+def second_look(checked: CheckResult, raw: str, prompts: Prompts, question: str) -> bool:
+    """Whether an answer written without the refusal option may replace the model's refusal:
+    no decline, no unsupported sentence, one sentence firmly held by its snippets, and at
+    least ``RETRY_OVERLAP`` of the question's content words in the answer."""
+    if is_refusal(raw, prompts.refusal_text) or not answers(checked, question):
+        return False
+    asked = terms(question)
+    if asked and len(asked & terms(raw)) < RETRY_OVERLAP * len(asked):
+        return False
+    cited = [s.score for s in checked.sentences if s.cited]
+    return not checked.unsupported and bool(cited) and max(cited) >= RETRY_SUPPORT
+
+
+@dataclass
+class _Reply:
+    """One model reply as it streams: its text, first-token time and token counts."""
+
+    parts: list[str]
+    first: float | None = None
+    usage: Usage | None = None
+
+
+def generate(
+    question: str,
+    snippets: Sequence[Snippet],
+    llm: LLM,
+    prompts: Prompts,
+    *,
+    standalone: str,
+    max_tokens: int,
+    started: float,
+    instructions: str = "",
+    evidence_seconds: float | None = None,
+    mode: str = "snippets",
+    reader: ReadingCheck | None = None,
+    threshold: float = 0.5,
+    uncovered: tuple[str, ...] = (),
+) -> Iterator[str | Answer]:
+    """Stream the model's text as it comes, then yield the checked ``Answer`` last.
+
+    Small models over-refuse: the 1.5B default declines "how much of that was military?"
+    although a snippet says "including 65 billion euros in military aid". So text that is
+    still the start of the refusal sentence is held back, and when the model refuses, it is
+    asked once more without the refusal option (cheap: the server reuses the cached prompt).
+    That answer is shown only if ``second_look`` finds it firmly supported and, with a
+    ``reader``, the reading check confirms it (``confirm``); otherwise the refusal stands.
+    A first answer gets the reading check's verdict too; an answer to a question naming
+    articles that are not among those read (``uncovered``) is ``"partial"``. Text held back
+    is yielded as empty strings, one per token, so a consumer can stop at any token; closing
+    this generator early closes the model's stream, and a question nobody waits for any more
+    stops using the model.
+    """
+    messages = build_messages(standalone, snippets, prompts, instructions=instructions)
+    refusal = prompts.refusal_text
+    reply = _Reply([])
+    holding = True
+    for delta in llm.stream(messages, max_tokens=max_tokens):
+        if isinstance(delta, Usage):
+            reply.usage = delta
+            continue
+        if reply.first is None:
+            reply.first = time.perf_counter() - started
+        reply.parts.append(delta)
+        if not holding:
+            yield delta
+        elif not refusal.startswith("".join(reply.parts).strip()):
+            holding = False
+            yield "".join(reply.parts)
+        else:
+            yield ""  # held back; the consumer may still stop here, and the model with it
+    checking = time.perf_counter()
+    answer = finish(question, "".join(reply.parts), snippets, prompts, standalone=standalone,
+                    started=started)
+    answer = confirm(answer, reader, standalone, threshold=threshold)
+    checked_in = time.perf_counter() - checking
+    completion = reply.usage.completion_tokens if reply.usage else None
+    if answer.refused:
+        retry = build_messages(standalone, snippets, prompts, instructions=instructions,
+                               retry=True)
+        second = _Reply([])
+        for delta in llm.stream(retry, max_tokens=max_tokens):
+            if isinstance(delta, Usage):
+                second.usage = delta
+            else:
+                second.parts.append(delta)
+                yield ""  # shown only once believed; meanwhile the consumer may stop
+        raw = "".join(second.parts)
+        if completion is not None and second.usage and second.usage.completion_tokens:
+            completion += second.usage.completion_tokens
+        checking = time.perf_counter()
+        checked = check(raw, snippets, standalone)
+        forced = None
+        if second_look(checked, raw, prompts, standalone):
+            forced = finish(question, raw, snippets, prompts, standalone=standalone,
+                            started=started, checked=checked)
+            forced = confirm(forced, reader, standalone, threshold=threshold)
+        checked_in += time.perf_counter() - checking
+        if forced is not None and not forced.refused and (
+                reader is None or forced.verdict == CONFIRMED):
+            yield raw if holding else "\n\n" + raw  # after a streamed decline, a new paragraph
+            answer = replace(forced, second_look=True)
+    if uncovered and not answer.refused:
+        answer = replace(answer, verdict=PARTIAL, uncovered=uncovered)
+    yield replace(
+        answer,
+        seconds=time.perf_counter() - started,
+        first_token_seconds=reply.first,
+        evidence_seconds=evidence_seconds,
+        check_seconds=checked_in,
+        prompt_tokens=reply.usage.prompt_tokens if reply.usage else None,
+        completion_tokens=completion,
+        evidence_mode=mode,
+    )

@@ -1,0 +1,68 @@
+"""Does the evidence hold each article a question names? (pure logic)
+
+A question that joins articles names them by outlet ("Does the TechCrunch article on … while
+The Verge reports …?"). When the evidence holds no passage of that outlet on what the question
+says of it, nothing the model writes can answer for that article; a 1.5B model still answers
+Yes or No. ``hop_coverage`` measures, for each named outlet (a hop of ``qa.retrieval.plan``), how
+much of
+what the question says right after naming it (its clause, else the whole question) the best
+snippet of that outlet holds, as the IDF-weighted share of its content words (the snippet's
+headline counts). Evidence selection already scores sentences this way; here the figure asks
+whether any sentence of that outlet is on the hop's subject at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from qa.models import Snippet
+from qa.retrieval.plan import Hop, Plan
+from qa.text.words import terms
+
+
+@dataclass(frozen=True)
+class HopCoverage:
+    """One named outlet's hop: its outlets, the words the question says of it, and the share
+    (0-1, IDF-weighted) of them that its best snippet holds (0 when it has no snippet)."""
+
+    hop: Hop
+    clause: str
+    share: float
+
+
+def hop_coverage(
+    question: str, plan: Plan, snippets: Sequence[Snippet],
+    idf: Callable[[Iterable[str]], dict[str, float]],
+) -> list[HopCoverage]:
+    """For each hop of ``plan`` that names outlets, in order, how well ``snippets`` cover it;
+    ``idf`` gives each stemmed term's weight (``Retriever.idf``)."""
+    out = []
+    for hop in plan.hops:
+        if not hop.sources:
+            continue
+        clause = " ".join(plan.clauses.get(hop, ())) or question
+        want = terms(clause)
+        weights = idf(want) if want else {}
+        total = sum(weights.get(t, 1.0) for t in want)
+        best = 0.0
+        for s in snippets:
+            if s.passage.source not in hop.sources or not total:
+                continue
+            have = terms(f"{s.passage.title} {s.text}")
+            best = max(best, sum(weights.get(t, 1.0) for t in want & have) / total)
+        out.append(HopCoverage(hop, clause, best))
+    return out
+
+
+def uncovered(coverage: Sequence[HopCoverage], floor: float) -> tuple[str, ...]:
+    """The hops below ``floor``, each as 'The Verge on “what the question says of it”'."""
+    out = []
+    for c in coverage:
+        if c.share < floor:
+            said = c.clause if len(c.clause) <= 90 else c.clause[:87].rsplit(" ", 1)[0] + "…"
+            out.append(f"{' or '.join(c.hop.sources)} on “{said}”")
+    return tuple(dict.fromkeys(out))
+
+
+__all__ = ["HopCoverage", "hop_coverage", "uncovered"]

@@ -1,0 +1,248 @@
+"""The ``qa`` command: a thin click shell over ``QAService``.
+
+Every user error is a ``QAError``; it leaves as a one-line message and its exit code
+(2 for bad input), never as a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from qa.config import Settings
+from qa.errors import NoIndexError, QAError
+from qa.faces.render import files_gone_note, verdict_note
+from qa.models import Answer, Evidence, IndexReport
+from qa.service import QAService, split_sources
+
+INDEX_HELP = "Index folder (default: indexes/default, or QA_INDEX_DIR)."
+
+
+class QAClickError(click.ClickException):
+    def __init__(self, error: QAError) -> None:
+        super().__init__(str(error))
+        self.exit_code = error.exit_code
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return Settings.load(**overrides)
+    except QAError as exc:
+        raise QAClickError(exc) from None
+
+
+class _Group(click.Group):
+    """Turns any ``QAError`` raised by a command into a clean message and exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except QAError as exc:
+            raise QAClickError(exc) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="article-qa")
+def main() -> None:
+    """Ask questions of a folder of news articles; every answer cites its passages.
+
+    \b
+    qa index articles/           build or update the index from a folder or file
+    qa index URL                 add a web page, or an RSS/Atom feed's articles
+    qa ask "Who met Zelenskyy?"  answer from the index, with numbered sources
+    qa serve                     open the chat window in a browser
+    qa eval retrieval ...        benchmark retrieval on MultiHop-RAG
+
+    Settings come from QA_* environment variables (see README); options override them.
+    """
+
+
+@main.command("index")
+@click.argument("sources", nargs=-1, metavar="[FOLDER | FILE] [URL]...")
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), help=INDEX_HELP)
+@click.option("--watch", is_flag=True,
+              help="After indexing, keep watching FOLDER and re-index when article files are "
+                   "added, changed or removed (bursts of changes make one update; Ctrl+C stops).")
+@click.option(
+    "--progress/--no-progress", default=None, help="Progress bar (default: only on a terminal)."
+)
+def index_cmd(sources: tuple[str, ...], index_dir: Path | None, watch: bool,
+              progress: bool | None) -> None:
+    """Index articles from a folder or file, and from web pages and RSS/Atom feeds.
+
+    \b
+    qa index articles/                    a folder (read recursively) or one file:
+                                          .txt .md .html .pdf .json .jsonl
+    qa index https://example.com/story    a web page: its main text, title, outlet, date
+    qa index https://example.com/rss.xml  a feed: the article each item links to
+    qa index articles/ --watch            then keep the index in sync with the folder
+
+    Only new or changed articles are embedded; articles gone from FOLDER leave the index.
+    Files that cannot be read are reported and keep what they had in the index. Fetched
+    articles are kept as text files beside the index (INDEX-web/) and stay in it whatever
+    folder is indexed next; a second run downloads only what is new or changed.
+    Given only URLs, the index keeps mirroring the folder it was last built from.
+    """
+    if not sources:
+        raise click.UsageError("give a folder, a file or a web page or feed URL to index")
+    path, urls = split_sources(sources)
+    if watch and path is None:
+        raise click.UsageError("--watch needs a folder (or file) to watch")
+    settings = _settings(index_dir=index_dir, progress=progress)
+    service = QAService(settings)
+    _print_report(service.ingest(path, urls=urls))
+    if not watch:
+        return
+    assert path is not None
+
+    def changed(paths: list[str], report: IndexReport) -> None:
+        when = time.strftime("%H:%M:%S")
+        click.echo(f"[{when}] {len(paths)} change{'s' * (len(paths) != 1)}:", err=True)
+        _print_report(report)
+
+    def failed(exc: QAError) -> None:
+        click.echo(f"[{time.strftime('%H:%M:%S')}] error: {exc}", err=True)
+
+    # Ctrl+C asks the watch to stop; an update under way finishes first, so no library is
+    # interrupted half-way through a write. A second Ctrl+C interrupts as usual.
+    stop = threading.Event()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        click.echo("stopping after the update under way (Ctrl+C again interrupts it)", err=True)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl+C: the last good index stays
+            service.watch(path, stop=stop, on_report=changed, on_error=failed,
+                          on_ready=lambda: click.echo(
+                              f"watching {path} for changes (Ctrl+C stops)", err=True))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    click.echo("stopped watching", err=True)
+
+
+def _print_report(report: IndexReport) -> None:
+    for problem in report.problems:
+        click.echo(f"{'skipped' if problem.skipped else 'indexed'} {problem}", err=True)
+    click.echo(report.summary())
+
+
+@main.command("ask")
+@click.argument("question")
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), help=INDEX_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the Answer as one JSON object.")
+@click.option(
+    "--evidence",
+    type=click.Choice(["snippets", "passages"]),
+    default=None,
+    help="What the model reads: picked sentences (default, QA_EVIDENCE) or whole passages.",
+)
+def ask_cmd(question: str, index_dir: Path | None, as_json: bool, evidence: str | None) -> None:
+    """Answer QUESTION from the indexed articles, with a numbered source list.
+
+    On a terminal the evidence line and the answer appear as they come (on stderr); the
+    checked answer and its sources follow on stdout."""
+    settings = _settings(index_dir=index_dir, evidence=evidence)
+    service = QAService(settings)
+    live = sys.stderr.isatty() and not as_json
+    result: Answer | None = None
+    try:
+        for item in service.stream(question):
+            if isinstance(item, Answer):
+                result = item
+            elif not live:
+                continue
+            elif isinstance(item, Evidence):
+                if item.snippets:
+                    titles = {s.passage.title for s in item.snippets}
+                    click.echo(f"(reading {len(item.snippets)} excerpts from {len(titles)} "
+                               f"articles, {item.seconds:.1f}s)", err=True)
+            else:
+                click.echo(item, nl=False, err=True)
+    finally:
+        service.close()
+    assert result is not None
+    if live:
+        click.echo("\n", err=True)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+        return
+    click.echo(format_answer(result))
+
+
+def format_answer(result: Answer) -> str:
+    """The answer text, then its sources, as the terminal shows them."""
+    lines = [result.text]
+    if result.unsupported:
+        lines.append("")
+        lines.extend(f"(not supported by its sources: {s})" for s in result.unsupported)
+    if verdict := verdict_note(result.to_dict()):
+        lines += ["", verdict]
+    if result.citations:
+        lines.append("")
+        lines.append("Sources:")
+        for c in result.citations:
+            also = f"also ran in {', '.join(c.also_in)}" if c.also_in else ""
+            meta = ", ".join(x for x in (c.source, also, c.published_at[:10], c.url or c.path)
+                             if x)
+            lines.append(f"[{c.number}] {c.title} ({meta})")
+            quote = " ".join(c.quote.split())
+            if c.header:
+                lines.append(f"    {c.header}")
+            lines.append(f'    "{quote[:300]}{"…" if len(quote) > 300 else ""}"')
+    if result.files_gone:
+        lines.extend(["", files_gone_note(result.files_gone)])
+    return "\n".join(lines)
+
+
+@main.command("info")
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), help=INDEX_HELP)
+def info_cmd(index_dir: Path | None) -> None:
+    """Show how many articles and chunks the index holds, when it was built and by which
+    embedder; an index this install cannot search is named as such (exit code 1)."""
+    stats = QAService(_settings(index_dir=index_dir)).stats()
+    if not stats.exists:
+        raise NoIndexError(stats.unusable_reason())
+    click.echo(
+        f"{stats.articles} articles, {stats.chunks} chunks; built {stats.built_at or '?'}"
+        f" from {stats.source or '-'}"
+    )
+    if stats.embedder:
+        click.echo(f"embedded by {stats.embedder}")
+    if stats.note:
+        click.echo(f"note: {stats.note}")
+    if stats.problem:  # vectors this install cannot search
+        raise click.ClickException(stats.problem)
+    if stats.unusable_reason():
+        click.echo(stats.unusable_reason(), err=True)
+
+
+@main.command("serve")
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), help=INDEX_HELP)
+@click.option("--host", default=None, help="Address to bind (default 127.0.0.1, or QA_UI_HOST).")
+@click.option("--port", type=int, default=None, help="Port (default 7860, or QA_UI_PORT).")
+def serve_cmd(index_dir: Path | None, host: str | None, port: int | None) -> None:
+    """Start the chat window (Gradio) and print its URL."""
+    from qa.faces.ui import serve
+
+    serve(_settings(index_dir=index_dir, ui_host=host, ui_port=port))
+
+
+from qa.faces.eval import eval_group  # noqa: E402
+
+main.add_command(eval_group)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

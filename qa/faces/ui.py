@@ -1,0 +1,433 @@
+"""The chat window: a Gradio Blocks face over ``QAService`` that only renders what it returns.
+
+``build_app`` lays out the chat, the source panel and the index tab; ``serve`` builds the
+service, queues questions (two at a time: evidence early, one answer written at a time) and
+launches on QA_UI_HOST:PORT.
+"""
+
+from __future__ import annotations
+
+import html
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from qa.config import Settings
+from qa.errors import ConfigError, QAError
+from qa.faces.render import (
+    CSS,
+    HEAD,
+    reading_status,
+    render_chat,
+    render_evidence,
+    render_sources,
+)
+from qa.models import Answer, Evidence, IndexReport
+from qa.service import QAService, split_sources
+
+UPLOAD_TYPES = [".txt", ".md", ".html", ".htm", ".json", ".jsonl", ".pdf"]
+UPLOADS = "qa-uploads"  # folder of uploaded files inside the library folder
+_ORIGIN = ".origin"  # hidden file in the library folder: the folder it mirrors
+ASK_HINT = "Ask a question and press Enter"
+FETCH_ON = ("### Add a web page or feed\nA page's article, or each article a feed links to, is "
+            "fetched, kept beside the index and added to it.")
+FETCH_OFF = ("### Add a web page or feed\nOff: the server would make the request. Its owner "
+             "can turn it on with `QA_UI_FETCH=1`, or use `qa index URL` in a terminal.")
+# Questions answered at once: the second one's retrieval and evidence run (and show) while the
+# first is being written; the model server itself writes one answer at a time, in order.
+ANSWERING = 2
+
+
+def index_summary(service: QAService) -> tuple[str, str, bool]:
+    """A headline line and a table on the index, and whether it holds anything to answer from."""
+    try:
+        stats = service.stats()
+    except QAError as exc:
+        return f"The index cannot be read: {exc}", f"⚠ The index cannot be read: {exc}", False
+    where = service.settings.chroma_url or str(service.settings.index_dir)
+    if not stats.exists:
+        return "No index yet.", f"No index at `{where}` yet: build one below.", False
+    if not stats.chunks:
+        return "The index is empty.", f"The index at `{where}` is empty.", False
+    source = stats.source or "web pages and feeds"
+    lib = library_dir(service.settings)
+    if Path(source) == lib.resolve():
+        origin = _read_origin(lib)
+        source = f"{origin} + uploaded files" if origin else "uploaded files"
+    built = stats.built_at.replace("T", " ").replace("+00:00", " UTC") or "unknown"
+    plural = {"a": "s" * (stats.articles != 1), "c": "s" * (stats.chunks != 1)}
+    line = (f"{stats.articles} article{plural['a']} · {stats.chunks} passage{plural['c']} · "
+            f"built {built}")
+    table = ("| Articles | Passages | Last built | Built from | Index |\n|---|---|---|---|---|\n"
+             f"| **{stats.articles}** | **{stats.chunks}** | {built} | `{source}` | `{where}` |")
+    return line, table, True
+
+
+def welcome_html(settings: Settings) -> str:
+    root = html.escape(str(settings.articles_root.resolve()))
+    index = "" if settings.index_dir == Settings.model_fields["index_dir"].default else \
+        f" --index {html.escape(str(settings.index_dir))}"
+    return (
+        '<div class="qa-welcome"><h2>Welcome: no articles yet</h2>'
+        "<p>Answers come only from news articles you add, each sentence citing its passage. "
+        "Add some articles first (text, Markdown, HTML, PDF or JSON files):</p><ul>"
+        f"<li>in a terminal: <code>qa index path/to/articles{index}</code>, then reload this "
+        "page; or</li>"
+        f"<li>open the <b>Index</b> tab and rebuild from a folder under <code>{root}</code>, "
+        "or upload article files.</li></ul></div>"
+    )
+
+
+# --- index management -----------------------------------------------------------------------
+
+
+def resolve_under_root(text: str, root: Path) -> Path:
+    """The folder or file ``text`` names (relative to ``root``); refused unless under ``root``."""
+    if not text.strip():
+        raise ConfigError("enter a folder to rebuild from")
+    base = root.resolve()
+    path = (base / Path(text.strip()).expanduser()).resolve()
+    if not path.is_relative_to(base):
+        raise ConfigError(f"{text.strip()} is outside {base} (QA_ARTICLES_ROOT); refused")
+    return path  # one that does not exist is refused by the rebuild, saying what is left
+
+
+def library_dir(settings: Settings) -> Path:
+    """Where uploads are kept, beside the index folder: ``indexes/default-uploads``."""
+    return settings.index_dir.parent / f"{settings.index_dir.name}-uploads"
+
+
+def _read_origin(lib: Path) -> str:
+    try:
+        return (lib / _ORIGIN).read_text().strip()
+    except OSError:
+        return ""
+
+
+def stage_uploads(files: Sequence[str], *, settings: Settings, source: str) -> Path:
+    """A folder that mirrors the indexed source (by symlinks) plus every upload so far.
+
+    ``QAService.ingest`` makes the index mirror a folder, so uploads are added by ingesting
+    this folder: the source's files keep their relative paths (and ids), uploads get new ones.
+    """
+    lib = library_dir(settings)
+    lib.mkdir(parents=True, exist_ok=True)
+    if source and Path(source) == lib.resolve():
+        origin = _read_origin(lib)
+    else:  # built from elsewhere since: earlier uploads left the index, start over
+        origin = source
+        shutil.rmtree(lib / UPLOADS, ignore_errors=True)
+    if origin and not Path(origin).exists():
+        raise ConfigError(f"the index was built from {origin}, which is gone; rebuild first")
+    for entry in lib.iterdir():
+        if entry.name not in (UPLOADS, _ORIGIN):
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+    if origin and Path(origin).is_file():
+        (lib / Path(origin).name).symlink_to(origin)
+    elif origin:
+        for file in Path(origin).rglob("*"):
+            rel = file.relative_to(origin)
+            if file.is_file() and not any(p.startswith(".") for p in rel.parts) \
+                    and rel.parts[0] != UPLOADS:
+                (lib / rel).parent.mkdir(parents=True, exist_ok=True)
+                (lib / rel).symlink_to(file)
+    batch = lib / UPLOADS / time.strftime("%Y%m%d-%H%M%S")
+    for name in files:
+        batch.mkdir(parents=True, exist_ok=True)
+        shutil.copy(name, batch / Path(name).name)
+    (lib / _ORIGIN).write_text(origin)
+    return lib
+
+
+# --- the app ------------------------------------------------------------------------------------
+
+
+def build_app(service: QAService, settings: Settings) -> gr.Blocks:
+    """The Blocks app: chat + sources, the index tab, and the ``/ask`` API endpoint."""
+    line, table, has_articles = index_summary(service)
+
+    with gr.Blocks(title="Article Q&A", analytics_enabled=False) as app:
+        with gr.Row(elem_classes="qa-title"):
+            header = gr.Markdown(f"# Article Q&A\n{line}")
+        with gr.Tabs():
+            with gr.Tab("Ask", id="ask"):
+                welcome = gr.HTML(welcome_html(settings), visible=not has_articles)
+                with gr.Row(equal_height=False, visible=has_articles) as chat_row:
+                    with gr.Column(scale=3):
+                        chat = gr.Chatbot(
+                            label="Answers", height=560, buttons=["copy"],
+                            feedback_options=None, elem_id="qa-chat",
+                            placeholder="Ask about the indexed news articles. Every sentence of "
+                                        "an answer cites its passage, like [1].",
+                        )
+                        with gr.Row():
+                            question = gr.Textbox(
+                                show_label=False, scale=5, autofocus=True, elem_id="qa-question",
+                                placeholder=ASK_HINT, max_lines=4)
+                            ask_btn = gr.Button("Ask", variant="primary", scale=1, min_width=80)
+                            clear_btn = gr.Button("New chat", scale=1, min_width=80)
+                    with gr.Column(scale=2):
+                        sources = gr.HTML(render_sources([]), elem_id="qa-sources")
+            with gr.Tab("Index", id="index"):
+                with gr.Row(equal_height=False):
+                    stats_md = gr.Markdown(table, elem_id="qa-stats")
+                    refresh_btn = gr.Button("Refresh", size="sm", scale=0, min_width=90)
+                status = gr.Markdown(elem_id="qa-status")
+                with gr.Row(equal_height=False):
+                    with gr.Column():
+                        gr.Markdown("### Rebuild from a folder\nThe index will mirror the folder:"
+                                    " new and changed articles are embedded, missing ones removed."
+                                    " Questions are answered from the current index meanwhile.")
+                        folder = gr.Textbox(
+                            label=f"Folder or .json file under {settings.articles_root.resolve()}",
+                            placeholder="articles/")
+                        rebuild_btn = gr.Button("Rebuild", variant="primary")
+                    with gr.Column():
+                        gr.Markdown("### Add article files\nUploaded files (.txt .md .html "
+                                    ".pdf .json .jsonl) are added to what the index already "
+                                    "holds.")
+                        uploads = gr.File(label="Article files", file_count="multiple",
+                                          file_types=UPLOAD_TYPES, type="filepath", height=150)
+                        add_btn = gr.Button("Add to index", variant="primary")
+                    with gr.Column():
+                        gr.Markdown(FETCH_ON if settings.ui_fetch else FETCH_OFF)
+                        url_box = gr.Textbox(label="Web page or RSS/Atom feed URL",
+                                             placeholder="https://…", elem_id="qa-url",
+                                             interactive=settings.ui_fetch)
+                        fetch_btn = gr.Button("Fetch and add", variant="primary",
+                                              interactive=settings.ui_fetch)
+
+        turns = gr.State([])
+        pending = gr.State("")
+
+        # --- chat ------------------------------------------------------------------------
+        def start(text: str, state: list[dict[str, Any]]) -> tuple[Any, ...]:
+            if not text.strip():
+                return gr.skip(), gr.skip(), gr.skip(), "", gr.skip()
+            state = [*state, {"question": text.strip()}]
+            waiting = gr.update(value="", interactive=False, placeholder="Answering…")
+            return waiting, state, render_chat(state), text.strip(), gr.update(interactive=False)
+
+        def respond(text: str, state: list[dict[str, Any]]) -> Iterator[tuple[Any, Any, Any]]:
+            if not text:
+                return
+            history = [(t["question"], t["answer"]["text"]) for t in state if t.get("answer")]
+            messages = render_chat(state)
+            streamed = ""
+            try:
+                for item in service.stream(text, history=history):
+                    if isinstance(item, Evidence):
+                        if not item.snippets:
+                            continue
+                        status = html.escape(reading_status(item))
+                        yield gr.skip(), [*messages, {"role": "assistant", "content":
+                                          f'<span class="qa-status">{status}</span>'}], \
+                            render_evidence(item, len(state))
+                        continue
+                    if isinstance(item, Answer):
+                        state[-1] = {**state[-1], "answer": item.to_dict()}
+                        break
+                    if not item:  # text held back: nothing to show, but a chance to stop
+                        yield gr.skip(), gr.skip(), gr.skip()
+                        continue
+                    streamed += item
+                    yield gr.skip(), [*messages, {"role": "assistant", "content": streamed}], \
+                        gr.skip()
+            except QAError as exc:
+                state[-1] = {**state[-1], "error": str(exc)}
+            yield state, render_chat(state), render_sources(state)
+
+        start_args = {"fn": start, "inputs": [question, turns],
+                      "outputs": [question, turns, chat, pending, ask_btn], "queue": False}
+        ready = {"fn": lambda: (gr.update(interactive=True, placeholder=ASK_HINT),
+                                gr.update(interactive=True)),
+                 "outputs": [question, ask_btn], "queue": False, "api_visibility": "private"}
+        respond_args = {"fn": respond, "inputs": [pending, turns],
+                        "outputs": [turns, chat, sources], "concurrency_id": "llm",
+                        "concurrency_limit": ANSWERING,
+                        "show_progress": "minimal", "api_visibility": "private"}
+        for trigger in (question.submit, ask_btn.click):
+            trigger(**start_args, api_visibility="private").then(**respond_args).then(**ready)
+        for trigger in (clear_btn.click, chat.clear):
+            trigger(lambda: ([], [], render_sources([])), outputs=[turns, chat, sources],
+                    queue=False, api_visibility="private")
+
+        # --- index -----------------------------------------------------------------------
+        def refreshed(message: str = "") -> tuple[Any, ...]:
+            text, details, ok = index_summary(service)
+            return (message, details, f"# Article Q&A\n{text}", gr.update(visible=not ok),
+                    gr.update(visible=ok))
+
+        index_outputs = [status, stats_md, header, welcome, chat_row]
+
+        def rebuild(text: str, progress: gr.Progress = gr.Progress(track_tqdm=True)  # noqa: B008
+                    ) -> tuple[Any, ...]:
+            try:
+                path = resolve_under_root(text, settings.articles_root)
+                progress(0, desc=f"Reading {path.name}")
+                report = service.ingest(path)
+            except QAError as exc:
+                return refreshed(f"⚠ {exc}")
+            return refreshed(f"Rebuilt from `{path}`: {report.summary()}")
+
+        def add_files(files: list[str] | None,
+                      progress: gr.Progress = gr.Progress(track_tqdm=True)  # noqa: B008
+                      ) -> tuple[Any, ...]:
+            if not files:
+                return refreshed("⚠ Choose one or more article files first.")
+            count = f"{len(files)} file{'s' * (len(files) != 1)}"
+            try:
+                lib = stage_uploads(files, settings=settings, source=service.stats().source)
+                progress(0, desc=f"Adding {count}")
+                report = service.ingest(lib)
+            except (QAError, OSError) as exc:
+                return refreshed(f"⚠ {exc}")
+            return refreshed(f"Added {count}: {report.summary()}")
+
+        def add_url(text: str, progress: gr.Progress = gr.Progress(track_tqdm=True)  # noqa: B008
+                    ) -> tuple[Any, ...]:
+            if not settings.ui_fetch:  # the server would make the request: off unless asked for
+                return refreshed("⚠ Fetching URLs from the chat window is off; the server's "
+                                 "owner can turn it on with QA_UI_FETCH=1.")
+            try:
+                path, urls = split_sources([text.strip()] if text.strip() else [])
+                if path is not None or not urls:
+                    raise ConfigError("enter a web page or feed URL starting with http(s)://")
+                progress(0, desc=f"Fetching {urls[0]}")
+                report = service.ingest(urls=urls)
+            except QAError as exc:
+                return refreshed(f"⚠ {exc}")
+            lines = "".join(f"\n- {'skipped' if p.skipped else 'note'}: {p}"
+                            for p in report.problems[:20])
+            return refreshed(f"Fetched `{urls[0]}`: {report.summary()}{lines}")
+
+        building = {"outputs": index_outputs, "concurrency_id": "index", "show_progress_on": status}
+        rebuild_btn.click(rebuild, inputs=folder, api_name="rebuild", **building)
+        folder.submit(rebuild, inputs=folder, api_visibility="private", **building)
+        add_btn.click(add_files, inputs=uploads, api_name="add_files", **building)
+        fetch_btn.click(add_url, inputs=url_box, api_name="add_url", **building)
+        url_box.submit(add_url, inputs=url_box, api_visibility="private", **building)
+        refresh_btn.click(refreshed, outputs=index_outputs, api_name="stats", queue=False)
+        app.load(refreshed, outputs=index_outputs, queue=False, api_visibility="private")
+
+        # --- API -------------------------------------------------------------------------
+        def ask(question: str) -> Iterator[dict[str, Any]]:
+            """Answer a question from the indexed articles. Yields the evidence first
+            (``{"event": "evidence", "snippets": [...]}``), the text so far as it is written
+            (``{"event": "text", "text": ...}``), then the checked answer (``"event":
+            "answer"``): text with [n] markers, citations quoting the exact sentences."""
+            try:
+                text = ""
+                for item in service.stream(question):
+                    if isinstance(item, Evidence):
+                        yield api_dict(item.to_dict())
+                    elif isinstance(item, Answer):
+                        yield api_answer(item)
+                    elif item:
+                        text += item
+                        yield {"event": "text", "text": text}
+            except QAError as exc:
+                raise gr.Error(str(exc)) from None
+
+        gr.api(ask, api_name="ask", concurrency_id="llm", concurrency_limit=ANSWERING)
+    return app
+
+
+def api_dict(data: Any) -> Any:
+    """``data`` with every ``path`` key renamed ``article_path``: gradio_client downloads each
+    dict holding a "path" string as a file, so none may."""
+    if isinstance(data, dict):
+        return {("article_path" if k == "path" else k): api_dict(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [api_dict(v) for v in data]
+    return data
+
+
+def api_answer(answer: Answer) -> dict[str, Any]:
+    """``Answer.to_dict()`` for the ``/ask`` endpoint, marked ``"event": "answer"``."""
+    return {"event": "answer", **api_dict(answer.to_dict())}
+
+
+def _auth(value: str | None) -> tuple[str, str] | None:
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise ConfigError("QA_UI_AUTH must look like user:password")
+    return user, password
+
+
+def launch(app: gr.Blocks, settings: Settings) -> str:
+    """Queue events (one at a time unless an event says otherwise) and start the server in the
+    background; return its URL."""
+    app.queue(default_concurrency_limit=1)
+    try:
+        app.launch(server_name=settings.ui_host, server_port=settings.ui_port,
+                   auth=_auth(settings.ui_auth), prevent_thread_lock=True, quiet=True,
+                   show_error=True, css=CSS, head=HEAD, footer_links=["api"],
+                   theme=gr.themes.Soft(primary_hue="blue"))
+    except OSError as exc:
+        raise ConfigError(f"cannot serve on {settings.ui_host}:{settings.ui_port}: "
+                          f"{str(exc).split('. ')[0]} (QA_UI_HOST, QA_UI_PORT)") from None
+    return str(app.local_url)
+
+
+def _say(text: str) -> None:
+    print(f"article-qa: {text}", flush=True)
+
+
+def keep_in_sync(service: QAService, settings: Settings, stop: threading.Event, *,
+                 say: Callable[[str], None] = _say) -> threading.Thread:
+    """``QA_UI_WATCH``: a thread that keeps the index in sync with the folder it was last built
+    from (the uploads' origin folder for a library of uploads), following rebuilds from the
+    Index tab to another folder, until ``stop`` is set. ``say`` gets one line per event
+    ("watching FOLDER for changes", each update's summary)."""
+
+    def follow(source: str) -> None:
+        """Watch what the index was built from until it is built from something else."""
+        lib = library_dir(settings).resolve()
+        uploads = bool(source) and Path(source) == lib
+        watched = _read_origin(lib) if uploads else source
+        if not watched or not Path(watched).exists():
+            stop.wait(2)  # nothing to watch yet, or it is gone: look again later
+            return
+        def restage() -> IndexReport:  # uploads stay; the origin's files are linked afresh
+            return service.ingest(stage_uploads([], settings=settings, source=source))
+
+        service.watch(
+            watched, stop=stop, moved=lambda: service.built_from() != source,
+            rebuild=restage if uploads else None,
+            on_report=lambda paths, report: say(f"{len(paths)} changed in {watched}: "
+                                                f"{report.summary()}"),
+            on_error=lambda exc: say(f"could not re-index {watched}: {exc}"),
+            on_ready=lambda: say(f"watching {watched} for changes"))
+
+    def run() -> None:
+        while not stop.is_set():
+            follow(service.built_from())
+
+    thread = threading.Thread(target=run, name="qa-watch", daemon=True)
+    thread.start()
+    return thread
+
+
+def serve(settings: Settings) -> None:
+    """Build the service and the app, print the URL, and serve until interrupted."""
+    service = QAService(settings)
+    stop = threading.Event()
+    try:
+        app = build_app(service, settings)
+        url = launch(app, settings)
+        service.warm_up()  # models load while the page opens, not on the first question
+        if settings.ui_watch:
+            keep_in_sync(service, settings, stop)
+        print(f"article-qa: the chat window is at {url} (Ctrl+C stops it)", flush=True)
+        app.block_thread()
+    finally:
+        stop.set()
+        service.close()
