@@ -449,7 +449,7 @@ def test_index_of_another_dimension_gives_one_line_in_every_face(
 
 
 def test_provenance_rules_for_searching_and_writing() -> None:
-    from qa.embedding.embed import EmbedderInfo
+    from qa.embedding.spec import EmbedderInfo
     from qa.store.provenance import Vectors, needs_new_collection, reembed_note, search_problem
 
     ours = EmbedderInfo("all-MiniLM-L6-v2", "onnx-int8", 384)

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import PrivateAttr
 
+from qa.embedding.spec import BACKENDS, Backend, EmbedderInfo, ModelSpec
 from qa.errors import ModelError
 from qa.weights import verify_file
 
@@ -32,57 +32,6 @@ if TYPE_CHECKING:
 MINILM_NAME = "all-MiniLM-L6-v2"
 MINILM_SIZE = 90_868_376
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-
-Backend = Literal["onnx-int8", "onnx", "torch"]
-BACKENDS: tuple[Backend, ...] = ("onnx-int8", "onnx", "torch")
-PRECISION = {"onnx-int8": "int8", "onnx": "fp32", "torch": "fp32"}
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What a sentence-transformers folder says about its model: name, vector size, the
-    longest input in word-pieces (``sentence_bert_config.json``) and the pooling
-    (``1_Pooling/config.json``); weights are those of ``weights`` inside ``folder``."""
-
-    name: str
-    folder: Path
-    dim: int
-    max_length: int
-    pooling: Literal["mean", "cls"]
-    weights: str = "model.safetensors"
-    size: int | None = None  # official size and hash, known for the packaged model only
-    sha256: str | None = None
-
-
-@dataclass(frozen=True)
-class EmbedderInfo:
-    """Which embedder wrote (or reads) an index: model, backend and vector size."""
-
-    model: str
-    backend: str
-    dim: int
-
-    @property
-    def precision(self) -> str:
-        return PRECISION.get(self.backend, "?")
-
-    def label(self) -> str:
-        """``all-MiniLM-L6-v2 (onnx-int8, 384-dim)``, as messages name an embedder."""
-        return f"{self.model} ({self.backend}, {self.dim}-dim)"
-
-    def as_metadata(self) -> dict[str, str | int]:
-        """The keys the Chroma collection records."""
-        return {"embed_model": self.model, "embed_backend": self.backend,
-                "embed_precision": self.precision, "embed_dim": self.dim}
-
-    @classmethod
-    def from_metadata(cls, meta: dict[str, Any] | None) -> EmbedderInfo | None:
-        """The record in a collection's metadata; None for an index written before records."""
-        meta = meta or {}
-        if not {"embed_model", "embed_backend", "embed_dim"} <= meta.keys():
-            return None
-        return cls(str(meta["embed_model"]), str(meta["embed_backend"]), int(meta["embed_dim"]))
-
 
 def packaged_model_dir() -> Path:
     """Folder of the all-MiniLM-L6-v2 files shipped by the PyPI package."""

@@ -34,7 +34,7 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from pydantic import Field, PrivateAttr
 from tokenizers import Tokenizer
 
-from qa.embedding.embed import EmbedderInfo, ModelSpec
+from qa.embedding.spec import EmbedderInfo, ModelSpec
 from qa.errors import ModelError
 
 # llama-index hands ``_get_text_embeddings`` at most this many texts at once

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from qa.embedding.embed import ModelSpec
+from qa.embedding.spec import ModelSpec
 from qa.errors import ModelError
 from qa.weights import remembered_sha256, sha256_file, verify_file
 

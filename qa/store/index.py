@@ -24,7 +24,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 from qa.config import Settings
-from qa.embedding.embed import EmbedderInfo, describe_embedder, embedder_for, model_dir, model_spec
+from qa.embedding.embed import describe_embedder, embedder_for, model_dir, model_spec
+from qa.embedding.spec import EmbedderInfo
 from qa.errors import NoIndexError, StoreError
 from qa.models import Chunk
 from qa.store import chunking, provenance

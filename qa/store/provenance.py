@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from qa.embedding.embed import EmbedderInfo
+from qa.embedding.spec import EmbedderInfo
 
 REBUILD = "rebuild it with `qa index FOLDER` (re-embeds every article)"
 
