@@ -40,6 +40,7 @@ from qa.config import Settings
 from qa.embedding.embed import embedder_for, model_dir
 from qa.faces.eval import format_retrieval, run_retrieval
 from qa.faces.metrics import load_queries
+from qa.sources.articles import load_articles
 from qa.store import chunking
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -67,7 +68,7 @@ def log(message: str) -> None:
 
 def spread_chunks(corpus: Path, settings: Settings, n: int) -> list[str]:
     """``n`` chunk texts (as the embedder sees them) at even steps over the whole corpus."""
-    articles, _ = chunking.load_articles(corpus, max_article_mb=settings.max_article_mb)
+    articles, _ = load_articles(corpus, max_article_mb=settings.max_article_mb)
     tokenizer = chunking.load_tokenizer(model_dir(None, cache_dir=settings.cache_dir))
     chunks = chunking.chunk_articles(articles, tokenizer=tokenizer,
                                    max_tokens=settings.chunk_tokens,

@@ -67,7 +67,7 @@ def _du_mb(path: Path) -> float:
 
 def make_corpus(real: list[dict[str, Any]], size: int, *, seed: int = 13) -> list[dict[str, Any]]:
     """The real records plus (size - 1) x len(real) synthetic ones (deterministic)."""
-    from qa.store.chunking import split_sentences
+    from qa.text.sentences import split_sentences
 
     rng = random.Random(seed)
     sentences = [[r["body"][a:b] for a, b in split_sentences(r["body"])] for r in real]

@@ -26,7 +26,8 @@ from qa.models import Answer, Chunk, Evidence, IndexReport, ScoredChunk, Snippet
 from qa.retrieval.plan import asks_yes_or_no
 from qa.retrieval.retrieve import RetrievalOptions, Retriever, best_similarity
 from qa.sources import web
-from qa.store.build import build_index, files_gone
+from qa.sources.deleted import files_gone
+from qa.store.build import build_index
 from qa.store.index import ArticleIndex, IndexStats
 
 HistoryLike = Sequence[Turn] | Sequence[Answer] | Sequence[dict[str, Any]] | None

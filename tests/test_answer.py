@@ -12,7 +12,7 @@ from qa.answering.answer import WITHHELD, build_messages
 from qa.config import Settings
 from qa.models import Answer, Evidence
 from qa.service import QAService
-from qa.store.chunking import load_articles
+from qa.sources.articles import load_articles
 
 pytestmark = pytest.mark.llm
 

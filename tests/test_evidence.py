@@ -13,7 +13,7 @@ from qa.answering.evidence import SelectionOptions, select, whole_passages
 from qa.models import Chunk, ScoredChunk, Snippet
 from qa.retrieval.plan import Plan, outlet_patterns, plan_hops
 from qa.service import QAService
-from qa.store.chunking import load_articles
+from qa.sources.articles import load_articles
 
 BODY = (
     "The council met on Monday to discuss the new bridge. Officials presented three designs.\n"

@@ -73,6 +73,7 @@ def test_a_build_cut_into_slices_and_groups_writes_what_one_piece_would(
     article a slice and three chunks a group, every chunk is written once, in order, with its
     article's chunk count, and the keyword build tokenized group by group equals one made
     from the collection."""
+    from qa.sources.articles import load_articles
     from qa.store import build, chunking, keyword
 
     records = json.loads((MULTIHOP / "corpus.json").read_text(encoding="utf-8"))[:4]
@@ -83,7 +84,7 @@ def test_a_build_cut_into_slices_and_groups_writes_what_one_piece_would(
     settings = make_settings()
     index = ArticleIndex(settings, embedder=embedder)
     report = build_index(corpus, settings, index=index)
-    articles, _ = chunking.load_articles(corpus, max_article_mb=settings.max_article_mb)
+    articles, _ = load_articles(corpus, max_article_mb=settings.max_article_mb)
     expected = chunking.chunk_articles(articles, tokenizer=index.tokenizer,
                                      max_tokens=settings.chunk_tokens,
                                      overlap=settings.chunk_overlap)
@@ -137,7 +138,7 @@ def test_chunks_keep_exact_offsets_and_fit_the_embedder(
     index = ArticleIndex(settings, embedder=embedder)
     build_index(seed_folder, settings, index=index)
     body = None
-    from qa.store.chunking import load_articles
+    from qa.sources.articles import load_articles
 
     articles, _ = load_articles(seed_folder, max_article_mb=5)
     body = articles[0].body
@@ -405,7 +406,8 @@ def test_index_of_another_dimension_gives_one_line_in_every_face(
 
     import qa
     from qa.faces.cli import main
-    from qa.store.chunking import chunk_articles, load_articles
+    from qa.sources.articles import load_articles
+    from qa.store.chunking import chunk_articles
 
     settings = make_settings()
     client = chromadb.PersistentClient(path=str(settings.index_dir),

@@ -22,17 +22,11 @@ from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
 
 from qa.errors import IngestError, ModelError
 from qa.models import Article
+from qa.sources.articles import fold_duplicates, load_articles
 from qa.sources.formats import read_articles
 from qa.sources.records import parse_date
-from qa.store.chunking import (
-    chunk_article,
-    chunk_articles,
-    content_hash,
-    fold_duplicates,
-    load_articles,
-    load_tokenizer,
-    split_sentences,
-)
+from qa.store.chunking import chunk_article, chunk_articles, content_hash, load_tokenizer
+from qa.text.sentences import split_sentences
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 SEED = SHARED / "seed" / "nato-ukraine-stoltenberg.txt"

@@ -23,7 +23,7 @@ from qa.answering.refusal import declines, is_refusal, nearest_articles, strip_m
 from qa.llm.client import LLM, Usage
 from qa.models import Answer, Citation, Snippet
 from qa.retrieval.plan import asks_yes_or_no
-from qa.store.chunking import split_sentences
+from qa.text.sentences import split_sentences
 from qa.text.words import Support, support_of, terms
 
 Turn = tuple[str, str]  # (question, answer) of an earlier exchange

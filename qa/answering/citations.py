@@ -30,7 +30,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from qa.store.chunking import split_sentences  # the same sentence rules as the chunker
+from qa.text.sentences import split_sentences  # the same sentence rules as the chunker
 from qa.text.words import Claim, Coverage, Support, claim, coverage, support_of, terms
 
 MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")

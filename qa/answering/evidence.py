@@ -41,8 +41,8 @@ import numpy as np
 from qa.config import Settings
 from qa.models import Chunk, ScoredChunk, Snippet, header_line
 from qa.retrieval.plan import Plan
-from qa.store.chunking import split_sentences, table_blocks
 from qa.text.names import expansions, short_forms
+from qa.text.sentences import split_sentences, table_blocks
 from qa.text.words import terms
 
 _DEFAULTS = Settings.model_fields

@@ -126,7 +126,7 @@ def run_ingest(settings: Settings, corpus: Path, *,
     from llama_index.core.schema import MetadataMode
 
     from qa.embedding.embed import load_embedder, model_spec
-    from qa.store import chunking
+    from qa.sources.articles import load_articles
     from qa.store.build import build_index
     from qa.store.index import ArticleIndex
 
@@ -166,7 +166,7 @@ def run_ingest(settings: Settings, corpus: Path, *,
                                              "embed_backend": "torch"})
         store = ArticleIndex(theirs, embedder=torch_embedder).vector_store  # empty collection
         started = time.perf_counter()
-        articles, _problems = chunking.load_articles(Path(corpus),
+        articles, _problems = load_articles(Path(corpus),
                                                    max_article_mb=settings.max_article_mb)
         docs = [Document(text=a.body, id_=a.id, metadata={
             "title": a.title, "source": a.source, "published_at": a.published_at})

@@ -1,7 +1,7 @@
 """Files and records -> ``Article``: which files are read, how they are decoded and parsed.
 
 Every failure is an ``IngestProblem`` of one line naming the file (or ``file#record``), never a
-crash; ``qa.store.chunking.load_articles`` adds near-duplicate folding on top.
+crash; ``qa.sources.articles.load_articles`` adds near-duplicate folding on top.
 """
 
 from __future__ import annotations

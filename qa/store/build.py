@@ -16,7 +16,6 @@ saved before the collection's stamp names it, so a stamp never names a missing b
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from qa.config import Settings
 from qa.errors import IngestError
 from qa.models import Article, Chunk, IndexReport, IngestProblem
 from qa.sources import formats, web
+from qa.sources.articles import fold_duplicates
 from qa.store import chunking, keyword
 from qa.store.index import ArticleIndex, StoreState
 
@@ -71,7 +71,7 @@ def build_index(
     found, problems = formats.read_articles(Path(path), max_article_mb=settings.max_article_mb,
                                             max_pdf_mb=settings.max_pdf_mb) if path else ([], [])
     from_web, web_problems = web.read_fetched(fetched, max_article_mb=settings.max_article_mb)
-    articles = chunking.fold_duplicates([*found, *from_web])[0]
+    articles = fold_duplicates([*found, *from_web])[0]
     problems = [*problems, *web_problems]
     if keep_folder:
         problems.append(IngestProblem(last, "is gone; the articles indexed from it are kept as "
@@ -165,29 +165,6 @@ def _keyword_build(index: ArticleIndex, before: StoreState | None, touched: set[
     keyword.save(arrays, meta, root, stamp)
     keyword.prune(root, keep={stamp, before.key if before else ""})
     return stamp, int(meta["articles"])
-
-
-def files_gone(settings: Settings, built_from: str, paths: Iterable[str]) -> set[str]:
-    """Of the given article paths (``Chunk.path``), those whose files were deleted since the
-    index was built: fetched ones missing from the index's web folder, the others missing from
-    ``built_from``, the folder the index was last built from (``ArticleIndex.built_from``).
-    When that folder (or file) is gone as a whole, nothing is reported, as a build then keeps
-    its articles too (an unmounted drive, a moved folder). A few ``stat`` calls, no store
-    call; raises nothing."""
-    fetched = web.web_dir(settings)
-    root = Path(built_from) if built_from else None
-    gone: set[str] = set()
-    for path in set(paths):
-        file = path.split("#", 1)[0]  # a JSON file's records are "<file>#<n>"
-        if file.startswith(fetched.name + "/"):
-            where = fetched.parent / file
-        elif root is not None and root.is_dir():
-            where = root / file
-        else:  # a single file indexed is the root itself; or no folder to look in
-            continue
-        if not where.exists():
-            gone.add(path)
-    return gone
 
 
 def _still_held(index: ArticleIndex, path: Path) -> str:
