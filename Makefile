@@ -16,6 +16,7 @@ run: $(STAMP)
 
 test: $(STAMP) browser
 	$(BIN)/ruff check qa tests app.py benchmarks
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -ra
 
 # The model's tests again with another thread count and batch size, which change llama.cpp's
@@ -25,6 +26,7 @@ test-arithmetic: $(STAMP) browser
 
 lint: $(STAMP)
 	$(BIN)/ruff check qa tests app.py benchmarks
+	$(BIN)/lint-imports
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
