@@ -140,15 +140,14 @@ class Settings(BaseSettings):
     hop_floor: float = Field(
         default=0.2, ge=0.0, le=1.0, description="Share (0-1, IDF-weighted) of what a question "
         "says of an outlet it names that some snippet of that outlet must hold "
-        "(qa.answering.hop_coverage)"
-        ". Below it the outlet's article is named as not among those read; a yes-or-no question "
+        "(qa.answering.hop_coverage). Below it the outlet's article is named as not among those "
+        "read; a yes-or-no question "
         "none of whose named outlets reaches it is refused without asking the model."
     )
     reading_check: bool = Field(
         default=False, description="After an answer passes the lexical checks, the model "
         "answers the question again from the cited excerpts alone (qa.answering.reading); an "
-        "answer it "
-        "agrees with is 'confirmed', else shown as checked by its words only."
+        "answer it agrees with is 'confirmed', else shown as checked by its words only."
     )
     reading_threshold: float = Field(
         default=0.5, ge=0.0, le=1.0, description="Agreement (0-1) of the reading check's "

@@ -1,14 +1,13 @@
 """Does the evidence hold each article a question names? (pure logic)
 
-A question that joins articles names them by outlet ("Does the TechCrunch article on … while
-The Verge reports …?"). When the evidence holds no passage of that outlet on what the question
-says of it, nothing the model writes can answer for that article; a 1.5B model still answers
-Yes or No. ``hop_coverage`` measures, for each named outlet (a hop of ``qa.retrieval.plan``), how
-much of
-what the question says right after naming it (its clause, else the whole question) the best
-snippet of that outlet holds, as the IDF-weighted share of its content words (the snippet's
-headline counts). Evidence selection already scores sentences this way; here the figure asks
-whether any sentence of that outlet is on the hop's subject at all.
+A question that joins articles names them by outlet ("Does the TechCrunch article on … while The
+Verge reports …?"). When the evidence holds no passage of that outlet on what the question says of
+it, nothing the model writes can answer for that article; a 1.5B model still answers Yes or No.
+``hop_coverage`` measures, for each named outlet (a hop of ``qa.retrieval.plan``), how much of what
+the question says right after naming it (its clause, else the whole question) the best snippet of
+that outlet holds, as the IDF-weighted share of its content words (the snippet's headline counts).
+Evidence selection already scores sentences this way; here the figure asks whether any sentence of
+that outlet is on the hop's subject at all.
 """
 
 from __future__ import annotations

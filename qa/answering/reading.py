@@ -1,17 +1,16 @@
 """The reading check: does what an answer cites state what the answer says?
 
 The lexical checker (``qa.answering.citations``) cannot tell "X won in 2022" from "X won in 2018"
-when
-the year is the question's own word, nor "photos from Acquire" from "Acquire bought it".
-Something that reads must decide, and the only reader here is the local model. Asked "does
-the text state the claim?" it separates right from wrong answers no better than chance
-(issue 28's measurement: AUC 0.41, 0.59 with a question-aware wording), so it is asked
-something it does well instead: to answer the question again from the cited excerpts alone
-(extractive reading), with "none" allowed. The answer is confirmed when the re-answer gives the
-same name, number or Yes/No as the answer's own words beyond the question. This is the
-question-answering consistency check of QAGS (Wang, Cho & Lewis 2020, "Asking and Answering
-Questions to Evaluate the Factual Consistency of Summaries", ACL) turned around: the user's
-question is asked of the evidence, and the reply compared with the answer.
+when the year is the question's own word, nor "photos from Acquire" from "Acquire bought it".
+Something that reads must decide, and the only reader here is the local model. Asked "does the text
+state the claim?" it separates right from wrong answers no better than chance (issue 28's
+measurement: AUC 0.41, 0.59 with a question-aware wording), so it is asked something it does well
+instead: to answer the question again from the cited excerpts alone (extractive reading), with
+"none" allowed. The answer is confirmed when the re-answer gives the same name, number or Yes/No as
+the answer's own words beyond the question. This is the question-answering consistency check of QAGS
+(Wang, Cho & Lewis 2020, "Asking and Answering Questions to Evaluate the Factual Consistency of
+Summaries", ACL) turned around: the user's question is asked of the evidence, and the reply compared
+with the answer.
 
 ``read`` costs one short model request: the answer prompt's system turn (so the local server
 keeps it cached for the next question), then ``prompts/reading_user.txt`` with the excerpts
@@ -103,9 +102,8 @@ def excerpts(answer: Answer) -> list[str]:
 
 def confirm(answer: Answer, reader: ReadingCheck | None, question: str, *,
             threshold: float) -> Answer:
-    """The answer with its support verdict: ``UNSUPPORTED`` when it cites nothing, else the
-    reading check's (``qa.answering.reading``) when there is a ``reader``, else ``LEXICAL``; a
-    refusal
+    """The answer with its support verdict: ``UNSUPPORTED`` when it cites nothing, else the reading
+    check's (``qa.answering.reading``) when there is a ``reader``, else ``LEXICAL``; a refusal
     is left as it is."""
     if answer.refused:
         return answer

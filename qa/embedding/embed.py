@@ -4,11 +4,10 @@ The weights file is checked against the official SHA-256 once per install (a sta
 cache folder remembers size and mtime), so a corrupted or swapped model is refused early.
 
 Three backends embed with the same weights, tokenizer, truncation, pooling and normalisation
-(``QA_EMBED_BACKEND``): ``onnx-int8`` and ``onnx`` run an ONNX export made once per install
-from the verified weights (``qa.embedding.onnx_export``) on onnxruntime
-(``qa.embedding.onnx_embed``); ``torch``
-is llama-index's HuggingFaceEmbedding over sentence-transformers. Every embedder carries an
-``EmbedderInfo``, which the index records so that vectors of two embedders are never mixed.
+(``QA_EMBED_BACKEND``): ``onnx-int8`` and ``onnx`` run an ONNX export made once per install from the
+verified weights (``qa.embedding.onnx_export``) on onnxruntime (``qa.embedding.onnx_embed``);
+``torch`` is llama-index's HuggingFaceEmbedding over sentence-transformers. Every embedder carries
+an ``EmbedderInfo``, which the index records so that vectors of two embedders are never mixed.
 """
 
 from __future__ import annotations
@@ -128,11 +127,9 @@ def load_embedder(
     threads: int | None = None,
 ) -> BaseEmbedding:
     """A llama-index embedding for ``spec`` on the CPU, normalised, with an ``info`` property.
-
-    The ONNX backends export the model into ``cache_dir`` on first use
-    (``qa.embedding.onnx_export``)
-    and run one text at a time, ``threads`` side by side (None: every core); ``batch_size``
-    is torch's. Raises ``ModelError``.
+ The ONNX backends export the model into ``cache_dir`` on first use (``qa.embedding.onnx_export``)
+and run one text at a time, ``threads`` side by side (None: every core); ``batch_size`` is torch's.
+Raises ``ModelError``.
     """
     info = describe_embedder(spec, backend)
     if backend == "torch":

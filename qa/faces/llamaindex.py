@@ -1,13 +1,12 @@
 """Our retrieval as a llama-index retriever, for llama-index query engines, node
 postprocessors and ``RetrieverEvaluator``.
 
-``ArticleRetriever`` is a ``BaseRetriever`` over a ``QAService``: the same retrieval the answer
-path uses (which calls ``qa.retrieval.retrieve.Retriever`` directly), following rebuilds as the
-service
-does. Each passage is a ``TextNode`` whose id is the chunk id (stable across re-ingests),
-whose text is the passage and whose span is its place in the article body, with the article's
-headline, outlet, date and URL as metadata; the score is the fused rank score (1 for the
-first passage, falling evenly), and the cosine and BM25 scores are in the metadata.
+``ArticleRetriever`` is a ``BaseRetriever`` over a ``QAService``: the same retrieval the answer path
+uses (which calls ``qa.retrieval.retrieve.Retriever`` directly), following rebuilds as the service
+does. Each passage is a ``TextNode`` whose id is the chunk id (stable across re-ingests), whose text
+is the passage and whose span is its place in the article body, with the article's headline, outlet,
+date and URL as metadata; the score is the fused rank score (1 for the first passage, falling
+evenly), and the cosine and BM25 scores are in the metadata.
 """
 
 from __future__ import annotations

@@ -2,8 +2,7 @@
 on a free loopback port, started on demand and stopped with the Python that started it.
 
 ``qa.llm.client.OpenAICompatibleLLM`` talks to it like to any OpenAI-compatible endpoint; this
-module
-only owns its life (start, readiness, logs, restart, stop) and its vocabulary, with which the
+module only owns its life (start, readiness, logs, restart, stop) and its vocabulary, with which the
 client counts prompt tokens the server does not report.
 """
 

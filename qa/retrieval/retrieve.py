@@ -1,11 +1,10 @@
 """Hybrid, multi-hop retrieval: BM25 and embedding similarity fused by rank, planned per hop.
 
 ``qa.retrieval.plan`` reads a question's hops (outlet mentions with their days and times) and
-claims.
-Each hop is ranked among its own
-outlet's passages (that day's articles first, and by its own words as well as the whole
-question); the final top-k takes the best article of every hop first, then the best passage
-for every claim, then fills round-robin, at most ``per_article`` passages from one article.
+claims. Each hop is ranked among its own outlet's passages (that day's articles first, and by its
+own words as well as the whole question); the final top-k takes the best article of every hop first,
+then the best passage for every claim, then fills round-robin, at most ``per_article`` passages from
+one article.
 
 Nothing is read whole at start. BM25 scores every passage from the keyword index that
 ``qa index`` built (``qa.store.keyword``, memory-mapped; the build the collection's stamp names);

@@ -1,8 +1,7 @@
 """Web pages and RSS/Atom feeds -> article files in a folder the index owns, and back.
 
 ``fetch_urls`` fetches each URL (``qa.sources.fetch`` guards and limits the requests): a page
-becomes
-one article, a feed brings in each item's linked page with the item's title, date and link.
+becomes one article, a feed brings in each item's linked page with the item's title, date and link.
 Each article is written, atomically, as a plain-text file (headline, ``Source:``, ``Date:``,
 ``URL:`` lines, then the text) under ``<index folder>-web/<host>/``, where a person can read it
 and every build of that index reads it again: fetched articles survive rebuilds from any folder.

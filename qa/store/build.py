@@ -48,8 +48,7 @@ def build_index(
     changed.
 
     Fetched web pages and feed items (``qa.sources.web.web_dir``, the index's own folder) are part
-    of
-    every build. ``path`` None means the folder the index was last built from, if any; when
+    of every build. ``path`` None means the folder the index was last built from, if any; when
     that folder is gone, its articles are kept as they are. Articles whose files are gone leave
     the index, all of them when ``path`` holds none (the report then says the index is empty);
     those of files that cannot be read stay, counted in ``IndexReport.kept``. Raises

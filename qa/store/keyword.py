@@ -14,8 +14,7 @@ that exists is whole. It holds, row by row in chunk-id order:
   and per row the article, outlet, day and time the retriever's hops filter on.
 
 Nothing here talks to Chroma: ``qa.store.build`` writes a build after the vectors,
-``qa.retrieval.retrieve``
-opens the one the collection's stamp names.
+``qa.retrieval.retrieve`` opens the one the collection's stamp names.
 """
 
 from __future__ import annotations
