@@ -81,6 +81,23 @@ def test_each_planned_hop_gets_a_sentence_from_its_own_outlet() -> None:
     assert sources == sorted(sources, key=sources.index)
 
 
+def test_a_named_outlet_gets_its_best_sentence_even_past_the_budget() -> None:
+    # The Gazette's sentences fill a tight budget; without one of the Herald's the model would
+    # read nothing of the second article the question names, and a yes or no is a guess.
+    other = ("Rival paper the Herald says the bridge vote was delayed by a month because the "
+             "engineers asked for more time to test the steel.")
+    passages = [ScoredChunk(_chunk(BODY, 0, len(BODY)), 1.0),
+                ScoredChunk(_chunk(other, 0, len(other), article="b.txt", source="Herald"), 0.9)]
+    question = ("Did the Gazette report that the mayor backed the steel design, while the "
+                "Herald reports that the bridge vote was delayed?")
+    plan = plan_hops(question, outlet_patterns(["Gazette", "Herald"]))
+    snippets = _select(question, passages, plan=plan, budget=24)
+    assert {s.passage.source for s in snippets} == {"Gazette", "Herald"}
+    assert sum(len(s.text.split()) for s in snippets) > 24  # the Herald's came past the budget
+    alone = _select(question, passages, plan=Plan(), budget=24)  # no hops: the budget holds
+    assert sum(len(s.text.split()) for s in alone) <= 24
+
+
 def test_the_closest_matched_query_picks_first_when_the_budget_is_tight() -> None:
     # The whole question's best sentence is long and loose; the claim's best is short and
     # exact. Taken in query order the loose one filled the budget and the fact was left out.

@@ -59,3 +59,25 @@ def test_a_yes_or_no_question_about_an_absent_article_is_refused_without_the_mod
     assert answer.refused and answer.citations == ()
     assert answer.uncovered and answer.uncovered[0].startswith("City Ledger on “")
     assert "Not among the articles read: City Ledger" in answer.text
+
+
+def test_a_comparison_whose_second_article_does_not_discuss_the_claim_is_refused_naming_it(
+    tmp_path: Path, make_settings, embedder  # type: ignore[no-untyped-def]
+) -> None:
+    """One article the question names is read and holds its half; the other outlet's article
+    is about something else. Yes or No would be a guess: the answer refuses without the model
+    and names the outlet whose half is missing, not the one that was found."""
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "gadgets.txt").write_text(GADGETS, encoding="utf-8")
+    (folder / "harbour.txt").write_text(HARBOUR, encoding="utf-8")
+    service = QAService(make_settings(), llm=NoModel(), embedder=embedder)  # type: ignore[arg-type]
+    service.ingest(folder)
+    question = ("Does the Gadget Weekly article say the foldable phone sold out within a day, "
+                "while the City Ledger reports that the stadium roof collapsed in a storm?")
+    evidence, answer = list(service.stream(question))
+    assert isinstance(evidence, Evidence) and isinstance(answer, Answer)
+    assert {s.passage.source for s in evidence.snippets} == {"Gadget Weekly", "City Ledger"}
+    assert answer.refused and answer.citations == ()
+    assert [u.split(" on “")[0] for u in answer.uncovered] == ["City Ledger"]
+    assert "Not among the articles read: City Ledger" in answer.text
