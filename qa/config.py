@@ -142,7 +142,7 @@ class Settings(BaseSettings):
         "says of an outlet it names that some snippet of that outlet must hold "
         "(qa.answering.hop_coverage). Below it the outlet's article is named as not among those "
         "read; a yes-or-no question "
-        "none of whose named outlets reaches it is refused without asking the model."
+        "with a named outlet below it is refused without asking the model."
     )
     reading_check: bool = Field(
         default=False, description="After an answer passes the lexical checks, the model "

@@ -292,8 +292,8 @@ class QAService:
             # A yes or no about what named articles say, and one of them was not found: the
             # model still answers, and its Yes or No is a guess. Near-miss rows, dev records
             # 1-165, with every named outlet's best sentence read: yes-or-no questions refused
-            # here when their evidence is left out 65 of 97 (all hops missing: 23), when it is
-            # there 10 of 97 (all missing: 2).
+            # here when their evidence is left out 64 of 97 (only when all were missing: 21),
+            # when it is there 10 of 97 (all missing: 0).
             refusal = refused_answer(question, self.prompts, standalone=standalone,
                                      started=started, snippets=snippets, missing=missing)
             yield dataclasses.replace(refusal, files_gone=gone, evidence_seconds=seconds,
