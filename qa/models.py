@@ -100,6 +100,23 @@ class Snippet:
 
 
 @dataclass(frozen=True)
+class HopEvidence:
+    """One article a question names by its outlet, and what the evidence holds of it.
+
+    ``outlets`` are the names the hop accepts, ``clause`` what the question says of that
+    article, ``share`` the IDF-weighted share (0-1) of the clause's content words that the
+    outlet's best snippet holds (``qa.answering.hop_coverage``), ``snippets`` the numbers of
+    that outlet's snippets, and ``read`` whether ``share`` reaches ``QA_HOP_FLOOR``.
+    """
+
+    outlets: tuple[str, ...]
+    clause: str
+    share: float
+    snippets: tuple[int, ...]
+    read: bool
+
+
+@dataclass(frozen=True)
 class Evidence:
     """The first event of a streamed answer: what the model is about to read, and when.
 
@@ -107,7 +124,8 @@ class Evidence:
     ``seconds`` is the time from the question to this event (retrieval plus selection).
     An empty ``snippets`` means the answer is a refusal made without the model.
     ``files_gone`` are the paths of retrieved articles left out because their files were
-    deleted since the index was built.
+    deleted since the index was built. ``hops`` are the articles the question names by
+    outlet, in its order, each with its own snippets (empty when it names none).
     """
 
     question: str
@@ -116,6 +134,7 @@ class Evidence:
     seconds: float
     mode: str = "snippets"
     files_gone: tuple[str, ...] = ()
+    hops: tuple[HopEvidence, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form (the ``/ask`` endpoint's first event)."""

@@ -16,7 +16,7 @@ import numpy as np
 
 from qa.answering import evidence
 from qa.answering.answer import Prompts, Turn, condense, generate, refused_answer
-from qa.answering.hop_coverage import hop_coverage, uncovered
+from qa.answering.hop_coverage import hop_coverage, hop_evidence, uncovered
 from qa.answering.reading import ReadingCheck
 from qa.config import Settings
 from qa.embedding.onnx_embed import OnnxEmbedding
@@ -282,12 +282,13 @@ class QAService:
         if not snippets:
             yield from nothing(standalone)
             return
-        seconds = time.perf_counter() - started
-        yield Evidence(question, standalone, snippets, seconds, mode, gone)
         coverage = hop_coverage(standalone, self.retriever.plan(standalone), snippets,
                                 self.retriever.idf)
         floor = self.settings.hop_floor
         missing = uncovered(coverage, floor)
+        seconds = time.perf_counter() - started
+        yield Evidence(question, standalone, snippets, seconds, mode, gone,
+                       hop_evidence(coverage, snippets, floor))
         if missing and asks_yes_or_no(standalone):
             # A yes or no about what named articles say, and one of them was not found: the
             # model still answers, and its Yes or No is a guess. Near-miss rows, dev records

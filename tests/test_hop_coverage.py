@@ -78,6 +78,11 @@ def test_a_comparison_whose_second_article_does_not_discuss_the_claim_is_refused
     evidence, answer = list(service.stream(question))
     assert isinstance(evidence, Evidence) and isinstance(answer, Answer)
     assert {s.passage.source for s in evidence.snippets} == {"Gadget Weekly", "City Ledger"}
+    gadgets, ledger = evidence.hops  # the evidence event groups the snippets by named article
+    assert gadgets.outlets == ("Gadget Weekly",) and gadgets.read and gadgets.snippets
+    assert all(evidence.snippets[n - 1].passage.source == "Gadget Weekly"
+               for n in gadgets.snippets)
+    assert ledger.outlets == ("City Ledger",) and not ledger.read and ledger.share < 0.2
     assert answer.refused and answer.citations == ()
     assert [u.split(" on “")[0] for u in answer.uncovered] == ["City Ledger"]
     assert "Not among the articles read: City Ledger" in answer.text

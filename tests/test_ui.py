@@ -23,7 +23,7 @@ from qa.config import Settings
 from qa.errors import ConfigError
 from qa.faces.render import reading_status, render_answer, render_evidence, render_sources
 from qa.faces.ui import build_app, index_summary, launch, resolve_under_root
-from qa.models import Chunk, Evidence, Snippet
+from qa.models import Chunk, Evidence, HopEvidence, Snippet
 from qa.service import QAService
 from qa.store.index import ArticleIndex
 
@@ -139,6 +139,25 @@ def test_evidence_cards_show_each_snippet_marked_in_its_passage() -> None:
     assert panel.startswith('<div class="qa-panel-head">Reading 1 excerpt')
     assert "<mark>Stoltenberg spoke at Ramstein on Friday.</mark> He then left." in panel
     assert "NATO &lt;news&gt;" in panel
+
+
+def test_evidence_cards_are_grouped_under_the_articles_the_question_names() -> None:
+    def card(number: int, source: str, text: str) -> Snippet:
+        chunk = Chunk(id=f"{source}:0000", article_id=f"{source}.txt", index=0, text=text,
+                      start=0, end=len(text), title=f"{source} story", source=source)
+        return Snippet(number=number, passage=chunk, text=text, start=0, end=len(text))
+
+    snippets = (card(1, "Gazette", "The mayor backed the steel design."),
+                card(2, "Wire", "Steel prices rose in March."))
+    hops = (HopEvidence(("Gazette",), "report that the mayor backed steel", 0.8, (1,), True),
+            HopEvidence(("Herald",), "reports that the vote was <delayed>", 0.0, (), False))
+    panel = render_evidence(Evidence("Q?", "Q?", snippets, 0.3, hops=hops), turn=1)
+    gazette = panel.index("Gazette on “report that the mayor backed steel”")
+    herald = panel.index("Herald on “reports that the vote was &lt;delayed&gt;”")
+    other = panel.index("Other excerpts")
+    assert gazette < panel.index('id="src-1-1"') < herald < other < panel.index('id="src-1-2"')
+    assert panel.count("not among the articles read") == 1
+    assert panel.index("not among the articles read") > herald
 
 
 def test_source_panel_escapes_highlights_and_anchors() -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from qa.models import Snippet
+from qa.models import HopEvidence, Snippet
 from qa.retrieval.plan import Hop, Plan
 from qa.text.words import terms
 
@@ -54,14 +54,31 @@ def hop_coverage(
     return out
 
 
-def uncovered(coverage: Sequence[HopCoverage], floor: float) -> tuple[str, ...]:
-    """The hops below ``floor``, each as 'The Verge on “what the question says of it”'."""
+def hop_evidence(coverage: Sequence[HopCoverage], snippets: Sequence[Snippet],
+                 floor: float) -> tuple[HopEvidence, ...]:
+    """Each hop with the numbers of its outlet's snippets and whether it reaches ``floor``,
+    for the evidence event (a snippet is listed under the first hop whose outlet gave it)."""
+    listed: set[int] = set()
     out = []
     for c in coverage:
-        if c.share < floor:
-            said = c.clause if len(c.clause) <= 90 else c.clause[:87].rsplit(" ", 1)[0] + "…"
-            out.append(f"{' or '.join(c.hop.sources)} on “{said}”")
-    return tuple(dict.fromkeys(out))
+        numbers = tuple(s.number for s in snippets
+                        if s.passage.source in c.hop.sources and s.number not in listed)
+        listed.update(numbers)
+        out.append(HopEvidence(c.hop.sources, c.clause, round(c.share, 3), numbers,
+                               c.share >= floor))
+    return tuple(out)
 
 
-__all__ = ["HopCoverage", "hop_coverage", "uncovered"]
+def uncovered(coverage: Sequence[HopCoverage], floor: float) -> tuple[str, ...]:
+    """The hops below ``floor``, each as 'The Verge on “what the question says of it”'."""
+    return tuple(dict.fromkeys(hop_label(c.hop.sources, c.clause)
+                               for c in coverage if c.share < floor))
+
+
+def hop_label(outlets: Sequence[str], clause: str) -> str:
+    """'The Verge on “what the question says of it”', the clause cut to about 90 characters."""
+    said = clause if len(clause) <= 90 else clause[:87].rsplit(" ", 1)[0] + "…"
+    return f"{' or '.join(outlets)} on “{said}”"
+
+
+__all__ = ["HopCoverage", "hop_coverage", "hop_evidence", "hop_label", "uncovered"]

@@ -166,8 +166,11 @@ def ask_cmd(question: str, index_dir: Path | None, as_json: bool, evidence: str 
             elif isinstance(item, Evidence):
                 if item.snippets:
                     titles = {s.passage.title for s in item.snippets}
+                    hops = "".join(f"; {' or '.join(h.outlets)}: {len(h.snippets)}"
+                                   f"{'' if h.read else ' (not among the articles read)'}"
+                                   for h in item.hops)
                     click.echo(f"(reading {len(item.snippets)} excerpts from {len(titles)} "
-                               f"articles, {item.seconds:.1f}s)", err=True)
+                               f"articles, {item.seconds:.1f}s{hops})", err=True)
             else:
                 click.echo(item, nl=False, err=True)
     finally:

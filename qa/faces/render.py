@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from qa.answering.hop_coverage import hop_label
 from qa.models import Evidence, Snippet
 
 _MARKERS = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
@@ -37,6 +38,8 @@ CSS = """
 .qa-warn {border-left: 3px solid #dc2626; padding: 6px 10px; margin-bottom: 10px;
   background: rgba(220, 38, 38, .06); font-size: .9em}
 .qa-unsupported {text-decoration: underline wavy #dc2626; text-underline-offset: 3px}
+.qa-hop {font-weight: 600; margin: 10px 0 4px}
+.qa-hop-missing {color: #b45309; font-weight: 400}
 .qa-lexical {text-decoration: underline dotted #d97706; text-underline-offset: 3px}
 .qa-refusal {border-left: 3px solid #d97706; padding-left: 10px; font-style: italic}
 .qa-status {color: var(--body-text-color-subdued); font-style: italic}
@@ -186,9 +189,25 @@ def reading_status(evidence: Evidence) -> str:
 
 
 def render_evidence(evidence: Evidence, turn: int) -> str:
-    """The source panel while the model reads: the evidence cards under a status line; the
-    answer's citations replace them when it is checked."""
+    """The source panel while the model reads: the evidence cards under a status line, grouped
+    under each article the question names by outlet (one not among those read says so), then
+    the other excerpts; the answer's citations replace them when it is checked."""
     cards = "".join(_source_card(snippet_card(s), turn) for s in evidence.snippets)
+    if evidence.hops:
+        by_number = {s.number: s for s in evidence.snippets}
+        parts: list[str] = []
+        for hop in evidence.hops:
+            missing = ("" if hop.read else
+                       ' <span class="qa-hop-missing">· not among the articles read</span>')
+            parts.append(f'<div class="qa-hop">{html.escape(hop_label(hop.outlets, hop.clause))}'
+                         f"{missing}</div>")
+            parts += [_source_card(snippet_card(by_number[n]), turn) for n in hop.snippets]
+        grouped = {n for hop in evidence.hops for n in hop.snippets}
+        rest = [s for s in evidence.snippets if s.number not in grouped]
+        if rest:
+            parts.append('<div class="qa-hop">Other excerpts</div>')
+            parts += [_source_card(snippet_card(s), turn) for s in rest]
+        cards = "".join(parts)
     return (f'<div class="qa-panel-head">{html.escape(reading_status(evidence))} '
             f'<span class="qa-status">for “{html.escape(evidence.question)}”</span></div>'
             f"{cards}")
