@@ -44,15 +44,21 @@ class NoModel:
     complete = stream
 
 
-def test_a_yes_or_no_question_about_an_absent_article_is_refused_without_the_model(
-    tmp_path: Path, make_settings, embedder  # type: ignore[no-untyped-def]
-) -> None:
+def _two_articles(tmp_path: Path, make_settings, embedder) -> QAService:  # type: ignore[no-untyped-def]
+    """A service over the gadgets and harbour articles whose model fails the test if asked."""
     folder = tmp_path / "articles"
     folder.mkdir()
     (folder / "gadgets.txt").write_text(GADGETS, encoding="utf-8")
     (folder / "harbour.txt").write_text(HARBOUR, encoding="utf-8")
     service = QAService(make_settings(), llm=NoModel(), embedder=embedder)  # type: ignore[arg-type]
     service.ingest(folder)
+    return service
+
+
+def test_a_yes_or_no_question_about_an_absent_article_is_refused_without_the_model(
+    tmp_path: Path, make_settings, embedder  # type: ignore[no-untyped-def]
+) -> None:
+    service = _two_articles(tmp_path, make_settings, embedder)
     question = "Did the City Ledger report that the foldable phone sold out within a day?"
     evidence, answer = list(service.stream(question))
     assert isinstance(evidence, Evidence) and isinstance(answer, Answer)
@@ -67,12 +73,7 @@ def test_a_comparison_whose_second_article_does_not_discuss_the_claim_is_refused
     """One article the question names is read and holds its half; the other outlet's article
     is about something else. Yes or No would be a guess: the answer refuses without the model
     and names the outlet whose half is missing, not the one that was found."""
-    folder = tmp_path / "articles"
-    folder.mkdir()
-    (folder / "gadgets.txt").write_text(GADGETS, encoding="utf-8")
-    (folder / "harbour.txt").write_text(HARBOUR, encoding="utf-8")
-    service = QAService(make_settings(), llm=NoModel(), embedder=embedder)  # type: ignore[arg-type]
-    service.ingest(folder)
+    service = _two_articles(tmp_path, make_settings, embedder)
     question = ("Does the Gadget Weekly article say the foldable phone sold out within a day, "
                 "while the City Ledger reports that the stadium roof collapsed in a storm?")
     evidence, answer = list(service.stream(question))

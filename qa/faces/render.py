@@ -192,25 +192,27 @@ def render_evidence(evidence: Evidence, turn: int) -> str:
     """The source panel while the model reads: the evidence cards under a status line, grouped
     under each article the question names by outlet (one not among those read says so), then
     the other excerpts; the answer's citations replace them when it is checked."""
-    cards = "".join(_source_card(snippet_card(s), turn) for s in evidence.snippets)
-    if evidence.hops:
+    def cards(snippets: Sequence[Snippet]) -> str:
+        return "".join(_source_card(snippet_card(s), turn) for s in snippets)
+
+    if not evidence.hops:
+        shown = cards(evidence.snippets)
+    else:
         by_number = {s.number: s for s in evidence.snippets}
         parts: list[str] = []
         for hop in evidence.hops:
             missing = ("" if hop.read else
                        ' <span class="qa-hop-missing">· not among the articles read</span>')
-            parts.append(f'<div class="qa-hop">{html.escape(hop_label(hop.outlets, hop.clause))}'
-                         f"{missing}</div>")
-            parts += [_source_card(snippet_card(by_number[n]), turn) for n in hop.snippets]
+            parts += [f'<div class="qa-hop">{html.escape(hop_label(hop.outlets, hop.clause))}'
+                      f"{missing}</div>", cards([by_number[n] for n in hop.snippets])]
         grouped = {n for hop in evidence.hops for n in hop.snippets}
         rest = [s for s in evidence.snippets if s.number not in grouped]
         if rest:
-            parts.append('<div class="qa-hop">Other excerpts</div>')
-            parts += [_source_card(snippet_card(s), turn) for s in rest]
-        cards = "".join(parts)
+            parts += ['<div class="qa-hop">Other excerpts</div>', cards(rest)]
+        shown = "".join(parts)
     return (f'<div class="qa-panel-head">{html.escape(reading_status(evidence))} '
             f'<span class="qa-status">for “{html.escape(evidence.question)}”</span></div>'
-            f"{cards}")
+            f"{shown}")
 
 
 def _turn_sources(answer: dict[str, Any], turn: int) -> str:
