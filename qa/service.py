@@ -314,6 +314,7 @@ class QAService:
             reader=self.reader,
             threshold=self.settings.reading_threshold,
             uncovered=missing,
+            joins=bool(coverage),
         ):
             yield dataclasses.replace(item, files_gone=gone) if isinstance(item, Answer) else item
 

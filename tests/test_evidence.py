@@ -194,7 +194,8 @@ def test_seed_evidence_is_a_few_exact_sentences_within_budget(service: QAService
 
 
 def test_a_name_given_in_part_comes_with_its_full_form_and_vouches_for_it() -> None:
-    from qa.answering.answer import Prompts, check, evidence_block
+    from qa.answering.answer import Prompts, evidence_block
+    from qa.answering.answer_rules import check
 
     body = BODY + "\nRuiz said the steel would come from a local mill."
     opening = _chunk(body, 0, 120)

@@ -118,6 +118,56 @@ def test_an_unsupported_second_look_leaves_the_refusal() -> None:
         assert not any(items[:-1]), second  # nothing shown: the refusal is the answer
 
 
+# Three outlets' articles on one person: two name her, one names someone else.
+FERRY = whole_passages([
+    ScoredChunk(Chunk(id=f"{article}:0000", article_id=article, index=0, text=text, start=0,
+                      end=len(text), title=f"Ferries ({article})", source=article), score=1.0)
+    for article, text in (
+        ("Ledger", "Marta Quell founded the ferry company in 2009."),
+        ("Courier", "Marta Quell says the ferries will run on batteries by 2026."),
+        ("Herald", "Tomas Brandt, the harbour master, approved the new berth."),
+    )
+])
+WHO = ("Who founded a ferry company, according to the Ledger, and plans battery ferries, "
+       "according to the Courier?")
+
+
+def _ask_who(llm: ScriptedLLM, *, joins: bool = True) -> list[object]:
+    return list(generate(WHO, FERRY, llm, Prompts.load(), standalone=WHO,  # type: ignore[arg-type]
+                         max_tokens=100, started=time.perf_counter(), joins=joins))
+
+
+def test_a_declined_question_joining_articles_is_answered_by_the_name_two_of_them_hold() -> None:
+    prompts = Prompts.load()
+    restated = "The person who founded a ferry company plans battery ferries."  # names nobody
+    llm = ScriptedLLM(prompts.refusal_text, restated, "Marta Quell [2].")
+    items = _ask_who(llm)
+    answer = items[-1]
+    assert isinstance(answer, Answer) and not answer.refused and answer.second_look
+    assert answer.text == "Marta Quell [1][2]."  # one citation per article that names her
+    assert [c.source for c in answer.citations] == ["Ledger", "Courier"]
+    assert "Marta Quell [1][2]." in "".join(i for i in items[:-1] if isinstance(i, str))
+    assert len(llm.sent) == 3
+    name_prompt = llm.sent[2][-1]["content"]
+    assert name_prompt.endswith(prompts.name_only.template.strip().rsplit("\n", 1)[-1])
+    assert llm.sent[2][0] == llm.sent[0][0]  # the same cached system turn
+
+
+def test_a_name_only_one_article_gives_leaves_the_refusal() -> None:
+    prompts = Prompts.load()
+    for name in ("Tomas Brandt [3].", "Elon Musk [1].", "Marta Quell [1] and Tomas Brandt [3].",
+                 prompts.refusal_text):
+        answer = _ask_who(ScriptedLLM(prompts.refusal_text, prompts.refusal_text, name))[-1]
+        assert isinstance(answer, Answer) and answer.refused and answer.citations == (), name
+
+
+def test_a_question_that_joins_no_articles_is_not_asked_for_a_name() -> None:
+    prompts = Prompts.load()
+    llm = ScriptedLLM(prompts.refusal_text, prompts.refusal_text)
+    answer = _ask_who(llm, joins=False)[-1]
+    assert isinstance(answer, Answer) and answer.refused and len(llm.sent) == 2
+
+
 def test_the_second_prompt_repeats_the_first_up_to_its_ending() -> None:
     """The local server reuses the cached prompt only for an identical prefix."""
     prompts = Prompts.load()

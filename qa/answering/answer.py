@@ -14,17 +14,18 @@ from dataclasses import dataclass, replace
 from itertools import groupby
 from pathlib import Path
 
-from qa.answering.asks import OTHER, constraints, expected, gives
-from qa.answering.citations import CheckResult, check_citations, highlight_spans, renumber
+from qa.answering.answer_rules import answers, check, gives_unchecked, second_look
+from qa.answering.asks import NAME, expected
+from qa.answering.citations import CheckResult, highlight_spans, renumber
 from qa.answering.evidence import short_title
 from qa.answering.prompts import PROMPTS_DIR, Prompt, load_prompt, prompts_hash
 from qa.answering.reading import CONFIRMED, PARTIAL, ReadingCheck, confirm
 from qa.answering.refusal import declines, is_refusal, nearest_articles, strip_markers
+from qa.answering.shared_name import shared_name
 from qa.llm.client import LLM, Usage
 from qa.models import Answer, Citation, Snippet
 from qa.retrieval.plan import asks_yes_or_no
 from qa.text.sentences import split_sentences
-from qa.text.words import Support, support_of, terms
 
 Turn = tuple[str, str]  # (question, answer) of an earlier exchange
 
@@ -43,6 +44,7 @@ class Prompts:
     yes_no: Prompt
     names: Prompt
     reading: Prompt
+    name_only: Prompt
 
     @classmethod
     def load(cls, prompts_dir: Path = PROMPTS_DIR) -> Prompts:
@@ -61,6 +63,7 @@ class Prompts:
                     "answer_yes_no",
                     "answer_names",
                     "reading_user",
+                    "answer_name_only",
                 )
             )
         )
@@ -73,7 +76,7 @@ class Prompts:
     def hash(self) -> str:
         return prompts_hash(
             [self.system, self.user, self.retry, self.passage, self.article, self.refusal,
-             self.yes_no, self.names, self.reading]
+             self.yes_no, self.names, self.reading, self.name_only]
         )
 
 
@@ -151,6 +154,21 @@ def build_messages(
     ]
 
 
+# A name-only reply is a name and a marker; a few more tokens let a long name finish.
+NAME_TOKENS = 24
+
+
+def name_messages(question: str, snippets: Sequence[Snippet], prompts: Prompts
+                  ) -> list[dict[str, str]]:
+    """The chat messages asking for the name alone (``prompts/answer_name_only.txt``): the same
+    system turn and snippets as the answer's, so the server reuses its cached prompt."""
+    return [
+        {"role": "system", "content": prompts.system.render()},
+        {"role": "user", "content": prompts.name_only.render(
+            passages=evidence_block(snippets, prompts), question=question.strip())},
+    ]
+
+
 def condense(question: str, history: Sequence[Turn], llm: LLM, prompts: Prompts) -> str:
     """Rewrite a follow-up into a standalone question, so retrieval sees what it refers to."""
     if not history:
@@ -190,56 +208,6 @@ def refused_answer(
         prompt_hash=prompts.hash,
         seconds=time.perf_counter() - started if started else 0.0,
     )
-
-
-def snippet_support(snippet: Snippet) -> Support:
-    """What a snippet can vouch for: its article's title, outlet and date, the full names it
-    gives in part, and its text (with its table's header row)."""
-    c = snippet.passage
-    table = f"{c.article_id}@{snippet.header_start}" if snippet.header else ""
-    return support_of(snippet.prompt_text, heading=" ".join((c.title, *snippet.names)),
-                      outlet=c.source, published_at=c.published_at, table=table)
-
-
-def check(raw: str, snippets: Sequence[Snippet], question: str) -> CheckResult:
-    """``qa.answering.citations.check_citations`` of the model's text against the snippets, the
-    question's constraints (``qa.answering.asks.constraints``) bound unless it asks yes or no."""
-    bound = constraints(question, yes_or_no=asks_yes_or_no(question))
-    return check_citations(raw, [snippet_support(s) for s in snippets], question=question,
-                           bound=bound)
-
-
-def answers(checked: CheckResult, question: str) -> bool:
-    """Whether a checked reply answers: some sentence that does not decline is cited and
-    supported, and, when the question asks for an amount, a date or a name
-    (``qa.answering.asks.expected``), gives one beyond the question's own words
-    (``qa.answering.asks.gives``)."""
-    kind = expected(question, yes_or_no=asks_yes_or_no(question))
-    return any(s.cited and s.supported and not declines(s.text)
-               and (kind == OTHER or gives(kind, s.text, question))
-               for s in checked.sentences)
-
-
-def gives_unchecked(raw: str, checked: CheckResult, snippets: Sequence[Snippet],
-                    question: str) -> bool:
-    """Whether a reply that does not answer (``answers``) still gives what the question asks
-    for in a sentence left unsupported, which is then shown as unsupported rather than
-    refused: true for a question asking for no amount, date or name, false when no sentence
-    gives one, and false when a sentence giving one fails only on the question's constraints
-    (held by its snippets once the years and qualifiers are not bound): that is another
-    year's winner or another quarter's figure, a near miss, and is refused."""
-    kind = expected(question, yes_or_no=asks_yes_or_no(question))
-    if kind == OTHER:
-        return True
-    giving = [i for i, s in enumerate(checked.sentences)
-              if not declines(s.text) and gives(kind, s.text, question)]
-    if not giving:
-        return False
-    if not len(constraints(question)):
-        return True
-    loose = check_citations(raw, [snippet_support(s) for s in snippets], question=question)
-    return not any(loose.sentences[i].supported for i in giving
-                   if i < len(loose.sentences) and not checked.sentences[i].supported)
 
 
 def finish(
@@ -312,29 +280,6 @@ def finish(
     )
 
 
-# A second look must be held up by the snippets more firmly than a first answer: the model
-# was not offered the refusal, so it may have forced an answer.
-RETRY_SUPPORT = 0.6
-
-
-# ... and must be about what was asked: a true sentence from the evidence that shares little
-# with the question ("He visited Bucha" for "How many tanks did France promise?") is no answer.
-RETRY_OVERLAP = 1 / 3
-
-
-def second_look(checked: CheckResult, raw: str, prompts: Prompts, question: str) -> bool:
-    """Whether an answer written without the refusal option may replace the model's refusal:
-    no decline, no unsupported sentence, one sentence firmly held by its snippets, and at
-    least ``RETRY_OVERLAP`` of the question's content words in the answer."""
-    if is_refusal(raw, prompts.refusal_text) or not answers(checked, question):
-        return False
-    asked = terms(question)
-    if asked and len(asked & terms(raw)) < RETRY_OVERLAP * len(asked):
-        return False
-    cited = [s.score for s in checked.sentences if s.cited]
-    return not checked.unsupported and bool(cited) and max(cited) >= RETRY_SUPPORT
-
-
 @dataclass
 class _Reply:
     """One model reply as it streams: its text, first-token time and token counts."""
@@ -342,6 +287,24 @@ class _Reply:
     parts: list[str]
     first: float | None = None
     usage: Usage | None = None
+
+
+def _quietly(stream: Iterator[str | Usage], reply: _Reply) -> Iterator[str]:
+    """Collect a reply that is shown only once believed, yielding "" per token meanwhile so
+    the consumer may stop (and the model with it)."""
+    for delta in stream:
+        if isinstance(delta, Usage):
+            reply.usage = delta
+        else:
+            reply.parts.append(delta)
+            yield ""
+
+
+def _add(completion: int | None, reply: _Reply) -> int | None:
+    """Completion tokens so far plus ``reply``'s (None when the server does not count)."""
+    if completion is not None and reply.usage and reply.usage.completion_tokens:
+        return completion + reply.usage.completion_tokens
+    return completion
 
 
 def generate(
@@ -359,6 +322,7 @@ def generate(
     reader: ReadingCheck | None = None,
     threshold: float = 0.5,
     uncovered: tuple[str, ...] = (),
+    joins: bool = False,
 ) -> Iterator[str | Answer]:
     """Stream the model's text as it comes, then yield the checked ``Answer`` last.
 
@@ -368,6 +332,9 @@ def generate(
     asked once more without the refusal option (cheap: the server reuses the cached prompt).
     That answer is shown only if ``second_look`` finds it firmly supported and, with a
     ``reader``, the reading check confirms it (``confirm``); otherwise the refusal stands.
+    A who-or-which question that ``joins`` articles (names outlets) and is still refused is
+    asked for the name alone, which stands only when the snippets of two or more articles
+    hold it (``qa.answering.shared_name``), cited to one snippet of each.
     A first answer gets the reading check's verdict too; an answer to a question naming
     articles that are not among those read (``uncovered``) is ``"partial"``. Text held back
     is yielded as empty strings, one per token, so a consumer can stop at any token; closing
@@ -402,19 +369,13 @@ def generate(
         retry = build_messages(standalone, snippets, prompts, instructions=instructions,
                                retry=True)
         second = _Reply([])
-        for delta in llm.stream(retry, max_tokens=max_tokens):
-            if isinstance(delta, Usage):
-                second.usage = delta
-            else:
-                second.parts.append(delta)
-                yield ""  # shown only once believed; meanwhile the consumer may stop
+        yield from _quietly(llm.stream(retry, max_tokens=max_tokens), second)
+        completion = _add(completion, second)
         raw = "".join(second.parts)
-        if completion is not None and second.usage and second.usage.completion_tokens:
-            completion += second.usage.completion_tokens
         checking = time.perf_counter()
         checked = check(raw, snippets, standalone)
         forced = None
-        if second_look(checked, raw, prompts, standalone):
+        if second_look(checked, raw, refusal, standalone):
             forced = finish(question, raw, snippets, prompts, standalone=standalone,
                             started=started, checked=checked)
             forced = confirm(forced, reader, standalone, threshold=threshold)
@@ -423,6 +384,21 @@ def generate(
                 reader is None or forced.verdict == CONFIRMED):
             yield raw if holding else "\n\n" + raw  # after a streamed decline, a new paragraph
             answer = replace(forced, second_look=True)
+    if answer.refused and joins and expected(standalone) == NAME:
+        third = _Reply([])
+        yield from _quietly(llm.stream(name_messages(standalone, snippets, prompts),
+                                       max_tokens=NAME_TOKENS), third)
+        completion = _add(completion, third)
+        checking = time.perf_counter()
+        composed = shared_name("".join(third.parts), snippets)
+        named = finish(question, composed, snippets, prompts, standalone=standalone,
+                       started=started) if composed else None
+        named = confirm(named, reader, standalone, threshold=threshold) if named else None
+        checked_in += time.perf_counter() - checking
+        if named is not None and not named.refused and not named.unsupported and (
+                reader is None or named.verdict == CONFIRMED):
+            yield composed if holding else "\n\n" + composed
+            answer = replace(named, second_look=True)
     if uncovered and not answer.refused:
         answer = replace(answer, verdict=PARTIAL, uncovered=uncovered)
     yield replace(

@@ -1,0 +1,59 @@
+"""End to end with the real local model: a question that joins three outlets' articles about
+one person, in articles the test writes. What any correct answer must hold, never its wording:
+the person is named, and what the answer cites names her."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qa.config import Settings
+from qa.models import Answer, Evidence
+from qa.service import QAService
+
+pytestmark = pytest.mark.llm
+
+ARTICLES = {
+    "ledger.txt": (
+        "A ferry line grows up\nSource: Harbour Ledger\nDate: 2023-09-12\n\n"
+        "Marta Quell founded the Northsound ferry company in 2009 with a single boat. "
+        "Quell now runs twelve boats between the islands and the mainland. "
+        "Passenger numbers rose by a fifth last year, the company said.\n"
+    ),
+    "courier.txt": (
+        "Batteries for the islands\nSource: Island Courier\nDate: 2023-10-03\n\n"
+        "The ferries between the islands will run on batteries by 2026, Marta Quell said on "
+        "Monday. The first electric boat is being built at the Vik yard. "
+        "Charging points will be fitted at both piers.\n"
+    ),
+    "gazette.txt": (
+        "Port fines operator over late sailings\nSource: Coast Gazette\nDate: 2023-11-20\n\n"
+        "The port authority fined Northsound 40,000 crowns over late sailings in the summer. "
+        "Marta Quell, the company's founder, said the delays were caused by engine repairs. "
+        "The harbour master, Tomas Brandt, said the fine was the largest this year.\n"
+    ),
+}
+
+
+def test_a_three_outlet_shared_person_question_names_the_person(
+    tmp_path: Path, embedder, local_llm, cache_dir: Path
+) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    for name, text in ARTICLES.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    settings = Settings.load(index_dir=tmp_path / "index", cache_dir=cache_dir, progress=False)
+    service = QAService(settings, llm=local_llm, embedder=embedder)
+    service.ingest(folder)
+    question = ("Who is the person who, according to the Harbour Ledger, founded a ferry "
+                "company with a single boat, told the Island Courier that the ferries will run "
+                "on batteries, and, according to the Coast Gazette, blamed late sailings on "
+                "engine repairs?")
+    items = list(service.stream(question))
+    evidence, answer = items[0], items[-1]
+    assert isinstance(evidence, Evidence) and isinstance(answer, Answer)
+    assert {h.outlets for h in evidence.hops} >= {("Harbour Ledger",), ("Island Courier",)}
+    assert not answer.refused, answer.text
+    assert "Quell" in answer.text and "Brandt" not in answer.text, answer.text
+    assert any("Quell" in f"{c.title} {c.quote}" for c in answer.citations), answer.text
