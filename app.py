@@ -1,6 +1,6 @@
 """``python app.py``: the chat window over the index that the QA_* settings name.
 
-A thin shell over ``qa.faces.ui.serve``; any ``QAError`` leaves as one line and its exit code.
+A thin shell over ``qa.faces.server.serve``; any ``QAError`` leaves as one line and its exit code.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import sys
 
 from qa.config import Settings
 from qa.errors import QAError
-from qa.faces.ui import serve
+from qa.faces.server import serve
 
 
 def main() -> int:

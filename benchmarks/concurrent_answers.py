@@ -27,7 +27,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from gradio_client import Client  # noqa: E402
 
 from qa.config import Settings  # noqa: E402
-from qa.faces.ui import build_app, launch  # noqa: E402
+from qa.faces.server import launch  # noqa: E402
+from qa.faces.ui import build_app  # noqa: E402
 from qa.service import QAService  # noqa: E402
 
 SEED = Path(__file__).resolve().parents[1].parent / "shared" / "seed" / \

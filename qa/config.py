@@ -185,6 +185,14 @@ class Settings(BaseSettings):
     ui_auth: str | None = Field(
         default=None, description="user:password to require a login; set before exposing the app."
     )
+    api_keys: str | None = Field(
+        default=None, description="Comma-separated keys the HTTP API (/v1, /api) requires as "
+        "'Authorization: Bearer KEY'; unset, the API is open, so the server stays on loopback "
+        "unless QA_UI_AUTH is set."
+    )
+    api_max_question_chars: int = Field(
+        default=4000, ge=1, description="Longest question the HTTP API accepts, in characters."
+    )
     articles_root: Path = Field(
         default=Path("."), description="The app may rebuild only from folders under this one."
     )

@@ -262,3 +262,16 @@ class IndexReport:
             f"{self.chunks_embedded} chunks embedded in {self.seconds:.1f}s "
             f"({rate:.0f} chunks/s); {len(self.problems)} problems{empty}"
         )
+
+
+@dataclass(frozen=True)
+class ArticleEntry:
+    """One indexed article as a listing shows it: its id, fields, file and chunk count."""
+
+    article_id: str
+    title: str
+    source: str
+    published_at: str
+    url: str
+    path: str
+    chunks: int

@@ -22,7 +22,16 @@ from qa.config import Settings
 from qa.embedding.onnx_embed import OnnxEmbedding
 from qa.errors import IngestError, QAError, StoreError
 from qa.llm.client import LLM, make_llm
-from qa.models import Answer, Chunk, Evidence, IndexReport, ScoredChunk, Snippet, chunk_id
+from qa.models import (
+    Answer,
+    ArticleEntry,
+    Chunk,
+    Evidence,
+    IndexReport,
+    ScoredChunk,
+    Snippet,
+    chunk_id,
+)
 from qa.retrieval.plan import asks_yes_or_no
 from qa.retrieval.retrieve import RetrievalOptions, Retriever, best_similarity
 from qa.sources import web
@@ -191,6 +200,16 @@ class QAService:
         return self._index.stats()
 
     # --- asking -----------------------------------------------------------------------------
+    def articles(self) -> list[ArticleEntry]:
+        """Every indexed article, newest first (undated last), then by title; one read of the
+        store's first chunks."""
+        entries = [ArticleEntry(c.article_id, c.title, c.source, c.published_at, c.url, c.path,
+                                n) for c, n in self._index.articles()] if self._index.exists() \
+            else []
+        entries.sort(key=lambda e: e.title)
+        entries.sort(key=lambda e: e.published_at or "", reverse=True)
+        return entries
+
     def retrieve(self, question: str, *, top_k: int | None = None) -> list[ScoredChunk]:
         return self.retriever.retrieve(question, top_k=top_k)
 

@@ -86,6 +86,15 @@ def make_settings(tmp_path: Path, cache_dir: Path):  # type: ignore[no-untyped-d
     return make
 
 
+def seed_tree(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A new folder holding ``articles/`` with the seed article in it (a served app's
+    QA_ARTICLES_ROOT)."""
+    root = tmp_path_factory.mktemp(name)
+    (root / "articles").mkdir()
+    shutil.copy(SEED, root / "articles" / SEED.name)
+    return root
+
+
 @pytest.fixture
 def seed_folder(tmp_path: Path) -> Path:
     folder = tmp_path / "articles"

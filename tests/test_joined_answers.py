@@ -36,21 +36,28 @@ ARTICLES = {
 }
 
 
-def test_a_three_outlet_shared_person_question_names_the_person(
-    tmp_path: Path, embedder, local_llm, cache_dir: Path
-) -> None:  # type: ignore[no-untyped-def]
-    folder = tmp_path / "articles"
-    folder.mkdir()
+@pytest.fixture(scope="module")
+def ferry_service(tmp_path_factory: pytest.TempPathFactory, embedder, local_llm,  # type: ignore[no-untyped-def]
+                  cache_dir: Path) -> QAService:
+    """A service over the three outlets' articles, answering with the local model."""
+    folder = tmp_path_factory.mktemp("ferry-articles")
     for name, text in ARTICLES.items():
         (folder / name).write_text(text, encoding="utf-8")
-    settings = Settings.load(index_dir=tmp_path / "index", cache_dir=cache_dir, progress=False)
+    settings = Settings.load(index_dir=folder.parent / "ferry-index", cache_dir=cache_dir,
+                             progress=False)
     service = QAService(settings, llm=local_llm, embedder=embedder)
     service.ingest(folder)
+    return service
+
+
+def test_a_three_outlet_shared_person_question_names_the_person(
+    ferry_service: QAService,
+) -> None:
     question = ("Who is the person who, according to the Harbour Ledger, founded a ferry "
                 "company with a single boat, told the Island Courier that the ferries will run "
                 "on batteries, and, according to the Coast Gazette, blamed late sailings on "
                 "engine repairs?")
-    items = list(service.stream(question))
+    items = list(ferry_service.stream(question))
     evidence, answer = items[0], items[-1]
     assert isinstance(evidence, Evidence) and isinstance(answer, Answer)
     assert {h.outlets for h in evidence.hops} >= {("Harbour Ledger",), ("Island Courier",)}

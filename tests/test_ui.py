@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SEED, free_port, place_named
+from conftest import SEED, free_port, place_named, seed_tree
 
 from qa.config import Settings
 from qa.errors import ConfigError
+from qa.faces.library import resolve_under_root
 from qa.faces.render import reading_status, render_answer, render_evidence, render_sources
-from qa.faces.ui import build_app, index_summary, launch, resolve_under_root
+from qa.faces.server import launch
+from qa.faces.ui import build_app, index_summary
 from qa.models import Chunk, Evidence, HopEvidence, Snippet
 from qa.service import QAService
 from qa.store.index import ArticleIndex
@@ -48,10 +50,7 @@ OTHER_STORY = (
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """QA_ARTICLES_ROOT for the app: one folder of articles holding the seed article."""
-    root = tmp_path_factory.mktemp("root")
-    (root / "articles").mkdir()
-    shutil.copy(SEED, root / "articles" / SEED.name)
-    return root
+    return seed_tree(tmp_path_factory, "root")
 
 
 @pytest.fixture(scope="module")

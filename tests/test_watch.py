@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 from pages import OTHER, PARAGRAPHS
 
-from qa.faces.ui import keep_in_sync, stage_uploads
+from qa.faces.library import stage_uploads
+from qa.faces.server import keep_in_sync
 from qa.models import IndexReport
 from qa.service import QAService
 

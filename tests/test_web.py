@@ -247,7 +247,8 @@ def test_the_index_tab_fetches_a_url_only_when_allowed_and_takes_pdf_uploads(
     from gradio_client import Client, handle_file
     from pages import pdf_printer
 
-    from qa.faces.ui import build_app, launch
+    from qa.faces.server import launch
+    from qa.faces.ui import build_app
 
     root = tmp_path / "root"
     (root / "articles").mkdir(parents=True)

@@ -58,7 +58,7 @@ def main() -> None:
     qa index articles/           build or update the index from a folder or file
     qa index URL                 add a web page, or an RSS/Atom feed's articles
     qa ask "Who met Zelenskyy?"  answer from the index, with numbered sources
-    qa serve                     open the chat window in a browser
+    qa serve                     the chat window and the HTTP API (/v1, /api)
     qa eval retrieval ...        benchmark retrieval on MultiHop-RAG
 
     Settings come from QA_* environment variables (see README); options override them.
@@ -236,8 +236,12 @@ def info_cmd(index_dir: Path | None) -> None:
 @click.option("--host", default=None, help="Address to bind (default 127.0.0.1, or QA_UI_HOST).")
 @click.option("--port", type=int, default=None, help="Port (default 7860, or QA_UI_PORT).")
 def serve_cmd(index_dir: Path | None, host: str | None, port: int | None) -> None:
-    """Start the chat window (Gradio) and print its URL."""
-    from qa.faces.ui import serve
+    """Serve the chat window and the HTTP API on one port and print the URL.
+
+    The API: OpenAI-compatible chat completions with citations at /v1, plain JSON at /api
+    (ask, articles, index), /health; fields documented at /docs. Beyond loopback it needs
+    QA_API_KEYS or QA_UI_AUTH."""
+    from qa.faces.server import serve
 
     serve(_settings(index_dir=index_dir, ui_host=host, ui_port=port))
 

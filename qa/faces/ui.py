@@ -1,17 +1,14 @@
 """The chat window: a Gradio Blocks face over ``QAService`` that only renders what it returns.
 
-``build_app`` lays out the chat, the source panel and the index tab; ``serve`` builds the
-service, queues questions (two at a time: evidence early, one answer written at a time) and
-launches on QA_UI_HOST:PORT.
+``build_app`` lays out the chat, the source panel and the index tab; questions wait in one line
+with the HTTP API's (``qa.faces.http_api.Gate``, two at a time: evidence early, one answer
+written at a time). ``qa.faces.server`` serves it.
 """
 
 from __future__ import annotations
 
 import html
-import shutil
-import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +16,18 @@ import gradio as gr
 
 from qa.config import Settings
 from qa.errors import ConfigError, QAError
+from qa.faces.http_api import Gate
+from qa.faces.library import library_dir, read_origin, resolve_under_root, stage_uploads
 from qa.faces.render import (
-    CSS,
-    HEAD,
     reading_status,
     render_chat,
     render_evidence,
     render_sources,
 )
-from qa.models import Answer, Evidence, IndexReport
+from qa.models import Answer, Evidence
 from qa.service import QAService, split_sources
 
 UPLOAD_TYPES = [".txt", ".md", ".html", ".htm", ".json", ".jsonl", ".pdf"]
-UPLOADS = "qa-uploads"  # folder of uploaded files inside the library folder
-_ORIGIN = ".origin"  # hidden file in the library folder: the folder it mirrors
 ASK_HINT = "Ask a question and press Enter"
 FETCH_ON = ("### Add a web page or feed\nA page's article, or each article a feed links to, is "
             "fetched, kept beside the index and added to it.")
@@ -57,7 +52,7 @@ def index_summary(service: QAService) -> tuple[str, str, bool]:
     source = stats.source or "web pages and feeds"
     lib = library_dir(service.settings)
     if Path(source) == lib.resolve():
-        origin = _read_origin(lib)
+        origin = read_origin(lib)
         source = f"{origin} + uploaded files" if origin else "uploaded files"
     built = stats.built_at.replace("T", " ").replace("+00:00", " UTC") or "unknown"
     plural = {"a": "s" * (stats.articles != 1), "c": "s" * (stats.chunks != 1)}
@@ -86,69 +81,13 @@ def welcome_html(settings: Settings) -> str:
 # --- index management -----------------------------------------------------------------------
 
 
-def resolve_under_root(text: str, root: Path) -> Path:
-    """The folder or file ``text`` names (relative to ``root``); refused unless under ``root``."""
-    if not text.strip():
-        raise ConfigError("enter a folder to rebuild from")
-    base = root.resolve()
-    path = (base / Path(text.strip()).expanduser()).resolve()
-    if not path.is_relative_to(base):
-        raise ConfigError(f"{text.strip()} is outside {base} (QA_ARTICLES_ROOT); refused")
-    return path  # one that does not exist is refused by the rebuild, saying what is left
-
-
-def library_dir(settings: Settings) -> Path:
-    """Where uploads are kept, beside the index folder: ``indexes/default-uploads``."""
-    return settings.index_dir.parent / f"{settings.index_dir.name}-uploads"
-
-
-def _read_origin(lib: Path) -> str:
-    try:
-        return (lib / _ORIGIN).read_text().strip()
-    except OSError:
-        return ""
-
-
-def stage_uploads(files: Sequence[str], *, settings: Settings, source: str) -> Path:
-    """A folder that mirrors the indexed source (by symlinks) plus every upload so far.
-
-    ``QAService.ingest`` makes the index mirror a folder, so uploads are added by ingesting
-    this folder: the source's files keep their relative paths (and ids), uploads get new ones.
-    """
-    lib = library_dir(settings)
-    lib.mkdir(parents=True, exist_ok=True)
-    if source and Path(source) == lib.resolve():
-        origin = _read_origin(lib)
-    else:  # built from elsewhere since: earlier uploads left the index, start over
-        origin = source
-        shutil.rmtree(lib / UPLOADS, ignore_errors=True)
-    if origin and not Path(origin).exists():
-        raise ConfigError(f"the index was built from {origin}, which is gone; rebuild first")
-    for entry in lib.iterdir():
-        if entry.name not in (UPLOADS, _ORIGIN):
-            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
-    if origin and Path(origin).is_file():
-        (lib / Path(origin).name).symlink_to(origin)
-    elif origin:
-        for file in Path(origin).rglob("*"):
-            rel = file.relative_to(origin)
-            if file.is_file() and not any(p.startswith(".") for p in rel.parts) \
-                    and rel.parts[0] != UPLOADS:
-                (lib / rel).parent.mkdir(parents=True, exist_ok=True)
-                (lib / rel).symlink_to(file)
-    batch = lib / UPLOADS / time.strftime("%Y%m%d-%H%M%S")
-    for name in files:
-        batch.mkdir(parents=True, exist_ok=True)
-        shutil.copy(name, batch / Path(name).name)
-    (lib / _ORIGIN).write_text(origin)
-    return lib
-
-
 # --- the app ------------------------------------------------------------------------------------
 
 
-def build_app(service: QAService, settings: Settings) -> gr.Blocks:
-    """The Blocks app: chat + sources, the index tab, and the ``/ask`` API endpoint."""
+def build_app(service: QAService, settings: Settings, gate: Gate | None = None) -> gr.Blocks:
+    """The Blocks app: chat + sources, the index tab, and the ``/ask`` API endpoint; questions
+    wait at ``gate``, the line the HTTP API shares (``qa.faces.http_api``)."""
+    gate = gate or Gate(ANSWERING)
     line, table, has_articles = index_summary(service)
 
     with gr.Blocks(title="Article Q&A", analytics_enabled=False) as app:
@@ -220,24 +159,25 @@ def build_app(service: QAService, settings: Settings) -> gr.Blocks:
             messages = render_chat(state)
             streamed = ""
             try:
-                for item in service.stream(text, history=history):
-                    if isinstance(item, Evidence):
-                        if not item.snippets:
+                with gate.held():  # in line with the HTTP API's questions
+                    for item in service.stream(text, history=history):
+                        if isinstance(item, Evidence):
+                            if not item.snippets:
+                                continue
+                            status = html.escape(reading_status(item))
+                            yield gr.skip(), [*messages, {"role": "assistant", "content":
+                                              f'<span class="qa-status">{status}</span>'}], \
+                                render_evidence(item, len(state))
                             continue
-                        status = html.escape(reading_status(item))
-                        yield gr.skip(), [*messages, {"role": "assistant", "content":
-                                          f'<span class="qa-status">{status}</span>'}], \
-                            render_evidence(item, len(state))
-                        continue
-                    if isinstance(item, Answer):
-                        state[-1] = {**state[-1], "answer": item.to_dict()}
-                        break
-                    if not item:  # text held back: nothing to show, but a chance to stop
-                        yield gr.skip(), gr.skip(), gr.skip()
-                        continue
-                    streamed += item
-                    yield gr.skip(), [*messages, {"role": "assistant", "content": streamed}], \
-                        gr.skip()
+                        if isinstance(item, Answer):
+                            state[-1] = {**state[-1], "answer": item.to_dict()}
+                            break
+                        if not item:  # text held back: nothing to show, but a chance to stop
+                            yield gr.skip(), gr.skip(), gr.skip()
+                            continue
+                        streamed += item
+                        yield gr.skip(), [*messages, {"role": "assistant",
+                                                      "content": streamed}], gr.skip()
             except QAError as exc:
                 state[-1] = {**state[-1], "error": str(exc)}
             yield state, render_chat(state), render_sources(state)
@@ -323,14 +263,15 @@ def build_app(service: QAService, settings: Settings) -> gr.Blocks:
             "answer"``): text with [n] markers, citations quoting the exact sentences."""
             try:
                 text = ""
-                for item in service.stream(question):
-                    if isinstance(item, Evidence):
-                        yield api_dict(item.to_dict())
-                    elif isinstance(item, Answer):
-                        yield api_answer(item)
-                    elif item:
-                        text += item
-                        yield {"event": "text", "text": text}
+                with gate.held():
+                    for item in service.stream(question):
+                        if isinstance(item, Evidence):
+                            yield api_dict(item.to_dict())
+                        elif isinstance(item, Answer):
+                            yield api_answer(item)
+                        elif item:
+                            text += item
+                            yield {"event": "text", "text": text}
             except QAError as exc:
                 raise gr.Error(str(exc)) from None
 
@@ -351,83 +292,3 @@ def api_dict(data: Any) -> Any:
 def api_answer(answer: Answer) -> dict[str, Any]:
     """``Answer.to_dict()`` for the ``/ask`` endpoint, marked ``"event": "answer"``."""
     return {"event": "answer", **api_dict(answer.to_dict())}
-
-
-def _auth(value: str | None) -> tuple[str, str] | None:
-    if not value:
-        return None
-    user, sep, password = value.partition(":")
-    if not sep or not user or not password:
-        raise ConfigError("QA_UI_AUTH must look like user:password")
-    return user, password
-
-
-def launch(app: gr.Blocks, settings: Settings) -> str:
-    """Queue events (one at a time unless an event says otherwise) and start the server in the
-    background; return its URL."""
-    app.queue(default_concurrency_limit=1)
-    try:
-        app.launch(server_name=settings.ui_host, server_port=settings.ui_port,
-                   auth=_auth(settings.ui_auth), prevent_thread_lock=True, quiet=True,
-                   show_error=True, css=CSS, head=HEAD, footer_links=["api"],
-                   theme=gr.themes.Soft(primary_hue="blue"))
-    except OSError as exc:
-        raise ConfigError(f"cannot serve on {settings.ui_host}:{settings.ui_port}: "
-                          f"{str(exc).split('. ')[0]} (QA_UI_HOST, QA_UI_PORT)") from None
-    return str(app.local_url)
-
-
-def _say(text: str) -> None:
-    print(f"article-qa: {text}", flush=True)
-
-
-def keep_in_sync(service: QAService, settings: Settings, stop: threading.Event, *,
-                 say: Callable[[str], None] = _say) -> threading.Thread:
-    """``QA_UI_WATCH``: a thread that keeps the index in sync with the folder it was last built
-    from (the uploads' origin folder for a library of uploads), following rebuilds from the
-    Index tab to another folder, until ``stop`` is set. ``say`` gets one line per event
-    ("watching FOLDER for changes", each update's summary)."""
-
-    def follow(source: str) -> None:
-        """Watch what the index was built from until it is built from something else."""
-        lib = library_dir(settings).resolve()
-        uploads = bool(source) and Path(source) == lib
-        watched = _read_origin(lib) if uploads else source
-        if not watched or not Path(watched).exists():
-            stop.wait(2)  # nothing to watch yet, or it is gone: look again later
-            return
-        def restage() -> IndexReport:  # uploads stay; the origin's files are linked afresh
-            return service.ingest(stage_uploads([], settings=settings, source=source))
-
-        service.watch(
-            watched, stop=stop, moved=lambda: service.built_from() != source,
-            rebuild=restage if uploads else None,
-            on_report=lambda paths, report: say(f"{len(paths)} changed in {watched}: "
-                                                f"{report.summary()}"),
-            on_error=lambda exc: say(f"could not re-index {watched}: {exc}"),
-            on_ready=lambda: say(f"watching {watched} for changes"))
-
-    def run() -> None:
-        while not stop.is_set():
-            follow(service.built_from())
-
-    thread = threading.Thread(target=run, name="qa-watch", daemon=True)
-    thread.start()
-    return thread
-
-
-def serve(settings: Settings) -> None:
-    """Build the service and the app, print the URL, and serve until interrupted."""
-    service = QAService(settings)
-    stop = threading.Event()
-    try:
-        app = build_app(service, settings)
-        url = launch(app, settings)
-        service.warm_up()  # models load while the page opens, not on the first question
-        if settings.ui_watch:
-            keep_in_sync(service, settings, stop)
-        print(f"article-qa: the chat window is at {url} (Ctrl+C stops it)", flush=True)
-        app.block_thread()
-    finally:
-        stop.set()
-        service.close()

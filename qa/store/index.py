@@ -29,6 +29,7 @@ from qa.embedding.spec import EmbedderInfo
 from qa.errors import NoIndexError, StoreError
 from qa.models import Chunk
 from qa.store import chunking, provenance
+from qa.store.rows import chunk_from_row, chunk_metadata
 
 _PAGE = 5000  # rows per Chroma get, under its max batch size
 _STAMP, _WRITING, _ARTICLES = "keyword_build", "writing", "articles"  # collection metadata
@@ -218,11 +219,12 @@ class ArticleIndex:
         return ChromaVectorStore(chroma_collection=self.collection)
 
     # --- reading ------------------------------------------------------------------------
-    def _pages(self, include: list[str]) -> Iterator[Any]:
-        """Every row of the collection, ``_PAGE`` at a time (Chroma caps one get's size)."""
+    def _pages(self, include: list[str], where: dict[str, Any] | None = None) -> Iterator[Any]:
+        """Every row of the collection (``where`` it matches), ``_PAGE`` at a time (Chroma
+        caps one get's size)."""
         offset = 0
         while True:
-            page = self.collection.get(include=include, limit=_PAGE, offset=offset)
+            page = self.collection.get(include=include, where=where, limit=_PAGE, offset=offset)
             yield page
             if len(page["ids"]) < _PAGE:
                 return
@@ -243,6 +245,13 @@ class ArticleIndex:
             hashes.add(meta["content_hash"])
             state[aid] = (hashes, present + 1, max(expected, int(meta["n_chunks"])), path)
         return state
+
+    def articles(self) -> list[tuple[Chunk, int]]:
+        """Each article's first chunk (text left out: title, outlet, date, url, path) and its
+        number of chunks, in no particular order."""
+        return [(chunk_from_row(cid, meta, ""), int(meta["n_chunks"])) for page in
+                self._pages(["metadatas"], where={"chunk_index": 0})
+                for cid, meta in zip(page["ids"], page["metadatas"], strict=True)]
 
     def chunks(self) -> list[Chunk]:
         """Every chunk in the index, for keyword search and evaluation."""
@@ -373,7 +382,7 @@ class ArticleIndex:
             node = TextNode(
                 id_=chunk.id,
                 text=chunk.text,
-                metadata=_chunk_metadata(chunk, hashes[chunk.article_id], counts[chunk.article_id]),
+                metadata=chunk_metadata(chunk, hashes[chunk.article_id], counts[chunk.article_id]),
                 relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=chunk.article_id)},
                 start_char_idx=chunk.start,
                 end_char_idx=chunk.end,
@@ -409,42 +418,3 @@ class ArticleIndex:
         if articles is not None:
             extra[_ARTICLES] = articles
         self._set_metadata({"built_at": built, "source": source, _WRITING: False, **extra})
-
-
-def _chunk_metadata(chunk: Chunk, content_hash: str, n_chunks: int) -> dict[str, Any]:
-    return {
-        "article_id": chunk.article_id,
-        "chunk_index": chunk.index,
-        "n_chunks": n_chunks,
-        "content_hash": content_hash,
-        "start": chunk.start,
-        "end": chunk.end,
-        "title": chunk.title,
-        "source": chunk.source,
-        "published_at": chunk.published_at,
-        "url": chunk.url,
-        "path": chunk.path,
-        "table_header": chunk.table_header,
-        "table_header_start": chunk.table_header_start,
-        "also_in": "; ".join(chunk.also_in),
-    }
-
-
-def chunk_from_row(chunk_id: str, meta: dict[str, Any], text: str) -> Chunk:
-    """Rebuild a ``Chunk`` from what a Chroma row or a llama-index node carries."""
-    return Chunk(
-        id=chunk_id,
-        article_id=str(meta["article_id"]),
-        index=int(meta["chunk_index"]),
-        text=text,
-        start=int(meta["start"]),
-        end=int(meta["end"]),
-        title=str(meta.get("title", "")),
-        source=str(meta.get("source", "")),
-        published_at=str(meta.get("published_at", "")),
-        url=str(meta.get("url", "")),
-        path=str(meta.get("path", "")),
-        table_header=str(meta.get("table_header", "")),
-        table_header_start=int(meta.get("table_header_start", -1)),
-        also_in=tuple(o for o in str(meta.get("also_in", "")).split("; ") if o),
-    )
