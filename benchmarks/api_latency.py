@@ -4,7 +4,10 @@ chat-window question at once.
 
 Serves the app and the API on one port over the MultiHop-RAG index (``--index``, built from
 ``corpus.json`` if needed) with the local model, and asks each of the first ``--questions``
-non-null dev questions through each path in turn (so all three meet the same server state).
+non-null dev questions through each path in turn. The local server keeps the last prompt
+cached, so a second path asking the same question would skip reading it: before each timed
+question an untimed one-token request with the same system turn and another user turn leaves
+every path the state a new question meets (system turn cached, the rest not).
 Printed per path, medians in seconds from the request: first evidence (the evidence event or
 chunk; for ``/api/ask``, which does not stream, the server's ``evidence_seconds``), first token
 (the first text; ``first_token_seconds``) and total; then what the API adds over the chat
@@ -116,9 +119,12 @@ def main() -> None:
                  if q.question_type != NULL_TYPE][: args.questions]
     try:
         via_v1(url, "Who is the CEO of OpenAI?")  # the model loads here
+        filler = [{"role": "system", "content": service.prompts.system.render()},
+                  {"role": "user", "content": "Say OK."}]
         times: dict[str, list[dict[str, float]]] = {p: [] for p in PATHS}
         for n, question in enumerate(questions, start=1):
             for path, ask in PATHS.items():
+                service.llm.complete(filler, max_tokens=1)
                 times[path].append(ask(url, question))
             print(f"[{n}/{len(questions)}] " + "; ".join(
                 f"{p}: {times[p][-1]['total']:.1f}s" for p in PATHS), flush=True)
@@ -133,7 +139,11 @@ def main() -> None:
             print(f"  {path}: {f['evidence']:.2f} / {f['first_token']:.2f} / {f['total']:.2f}"
                   f"  (vs the chat window: {added})")
         a, b = questions[0], questions[1]
-        alone = {"v1": via_v1(url, a)["total"], "ui": via_ui(url, b)["total"]}
+        service.llm.complete(filler, max_tokens=1)
+        alone = {"v1": via_v1(url, a)["total"]}
+        service.llm.complete(filler, max_tokens=1)
+        alone["ui"] = via_ui(url, b)["total"]
+        service.llm.complete(filler, max_tokens=1)
         together: dict[str, float] = {}
         threads = [threading.Thread(target=lambda: together.update(v1=via_v1(url, a)["total"])),
                    threading.Thread(target=lambda: together.update(ui=via_ui(url, b)["total"]))]

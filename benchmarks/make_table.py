@@ -242,7 +242,8 @@ def near_miss_section(runs: dict[str, dict]) -> list[str]:
              "0c885ef are classed the same way from their citations). The check time is the "
              "checks' after the model wrote (the reading check is off). One run each, idle "
              "machine, the packaged model; the before rows of 101-165 are present only. Rules "
-             "were tuned on records 1-165; 166-250 were kept apart and only reported.", "",
+             "were tuned on records 1-165; 166-250 were kept apart and only reported, as were "
+             "201-400 (present only, issue 21's held-out records).", "",
              "| run | records | questions | refused absent | refused present | accuracy of "
              "answered | absent answered right anyway | second look rescued / wrong / absent | "
              "verdicts present / absent | check s (median) | accuracy (all records) |",
@@ -274,6 +275,28 @@ def near_miss_section(runs: dict[str, dict]) -> list[str]:
                      + " | ".join(f"{v['accuracy']:.3f} ({v['queries']})" for v in per.values())
                      + " |")
     return [*lines, ""]
+
+
+def api_latency_section(rep: dict | None) -> list[str]:
+    """``benchmarks/api_latency.py``: the same questions through the chat window's queue and
+    the two HTTP APIs, then an API and a chat-window question at once."""
+    if not rep:
+        return []
+    lines = ["## HTTP API latency", "",
+             f"`benchmarks/api_latency.py`: the first {rep['questions']} non-null dev "
+             "questions through each way in, taking turns per question, over the MultiHop-RAG "
+             "index with the packaged model; medians in seconds from the request. `/api/ask` "
+             "does not stream: its evidence and first-token times are the server's own. One "
+             "run, idle machine.", "",
+             "| path | first evidence | first token | total |", "|---|---:|---:|---:|"]
+    for path, f in rep["medians"].items():
+        lines.append(f"| {path} | {f['evidence']:.2f} | {f['first_token']:.2f} | "
+                     f"{f['total']:.2f} |")
+    alone, together = rep["alone"], rep["together"]
+    lines += ["", f"Two clients at once: alone, `/v1` {alone['v1']:.1f} s and the chat window "
+              f"{alone['ui']:.1f} s (sum {alone['v1'] + alone['ui']:.1f} s); together, `/v1` "
+              f"{together['v1']:.1f} s and the chat window {together['ui']:.1f} s.", ""]
+    return lines
 
 
 def evidence_section(rep: dict | None) -> list[str]:
@@ -474,6 +497,8 @@ def main() -> None:
                              _load("answers-budget-*.json"))
     lines += near_miss_section(_load("near-miss-*.json"))
     lines += latency_section(json.loads(latency.read_text()) if latency.is_file() else None)
+    api = RESULTS / "api-latency.json"
+    lines += api_latency_section(json.loads(api.read_text()) if api.is_file() else None)
     scale, before, after = (RESULTS / f"{n}.json" for n in ("scale", "parity-parent",
                                                               "parity-ours"))
     lines += scale_section(*(json.loads(f.read_text()) if f.is_file() else None
@@ -500,6 +525,8 @@ def main() -> None:
         "python benchmarks/reading_check.py --rows /tmp/near-miss-rows.json "
         "--corpus $D/corpus.json",
         "python benchmarks/concurrent_answers.py --rounds 2",
+        "python benchmarks/api_latency.py --index /tmp/mh-index --questions 20 "
+        "--out benchmarks/results/api-latency.json",
         "python benchmarks/answer_latency.py --multihop-index /tmp/mh-index --limit 20 "
         "--out benchmarks/results/latency.json",
         "python benchmarks/scale.py --sizes 1,10,30 --corpus $D/corpus.json "

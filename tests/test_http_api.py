@@ -225,7 +225,7 @@ def test_a_streamed_answer_sends_the_evidence_first_and_the_citations_last(
     assert chunks[-1].choices[0].finish_reason == "stop"
     assert "65 billion" in last["answer"] and last["refused"] is False
     assert any("65 billion euros in military aid" in c["quote"] for c in last["citations"])
-    assert last["usage"]["completion_tokens"] > 0
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
 
 
 @pytest.mark.llm
