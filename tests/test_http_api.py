@@ -152,6 +152,8 @@ def test_articles_are_listed_in_pages_and_the_index_rebuilt_from_a_folder_under_
     fields = docs["components"]["schemas"]["ChatCompletion"]["properties"]
     assert {"citations", "refused", "verdict", "usage", "choices"} <= set(fields)
     assert "/v1/chat/completions" in docs["paths"] and "/api/ask" in docs["paths"]
+    for shape in ("Answer", "Citation", "IndexInfo", "IndexReport", "ArticlePage", "Health"):
+        assert docs["components"]["schemas"][shape]["properties"], shape
 
 
 def test_a_wrong_key_is_refused_through_the_openai_client(

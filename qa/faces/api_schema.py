@@ -106,6 +106,24 @@ class IndexRequest(BaseModel):
     urls: list[str] = Field(default_factory=list)
 
 
+class IndexInfo(BaseModel):
+    """What ``qa info`` says of the index."""
+
+    articles: int
+    chunks: int
+    built_at: str = Field(description="When it was last built (ISO 8601, UTC).")
+    source: str = Field(description="The folder or file it was last built from.")
+    where: str = Field(description="The index folder, or the Chroma server and collection.")
+    embedder: str = Field(description="Who wrote the vectors: model, backend, dimension.")
+    problem: str = Field(description="Why questions cannot be answered from it ('' if they can).")
+    exists: bool
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    articles: int = Field(description="Articles the answers come from.")
+
+
 class ArticleOut(BaseModel):
     article_id: str
     title: str
@@ -125,4 +143,4 @@ class ArticlePage(BaseModel):
 
 
 __all__ = ["ArticleOut", "ArticlePage", "AskRequest", "ChatCompletion", "ChatMessage",
-           "ChatRequest", "CitationOut", "IndexRequest", "Usage"]
+           "ChatRequest", "CitationOut", "Health", "IndexInfo", "IndexRequest", "Usage"]

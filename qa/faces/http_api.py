@@ -44,10 +44,12 @@ from qa.faces.api_schema import (
     AskRequest,
     ChatCompletion,
     ChatRequest,
+    Health,
+    IndexInfo,
     IndexRequest,
 )
 from qa.faces.library import resolve_under_root
-from qa.models import Answer, Citation, Evidence
+from qa.models import Answer, Citation, Evidence, IndexReport
 from qa.service import QAService
 
 MODEL_ID = "article-qa"
@@ -251,7 +253,7 @@ def build_api(service: QAService, settings: Settings, gate: Gate) -> FastAPI:
 
     api = APIRouter(prefix="/api", dependencies=[Depends(authorised)])
 
-    @api.post("/ask")
+    @api.post("/ask", response_model=Answer)
     async def ask(body: AskRequest) -> dict[str, Any]:
         """A question → the ``Answer`` as ``qa ask --json`` prints it."""
         question = body.question.strip()
@@ -276,7 +278,8 @@ def build_api(service: QAService, settings: Settings, gate: Gate) -> FastAPI:
                        date=e.published_at[:10], url=e.url, chunks=e.chunks)
             for e in entries[offset:offset + limit]])
 
-    @api.post("/index")
+    @api.post("/index", responses={200: {"model": IndexReport, "description": "The "
+                                           "IndexReport, plus its one-line summary"}})
     async def rebuild(body: IndexRequest) -> dict[str, Any]:
         """Rebuild from a folder under QA_ARTICLES_ROOT (the index mirrors it) and/or fetch
         web pages and feeds into it (only when QA_UI_FETCH allows the server to); the
@@ -293,17 +296,17 @@ def build_api(service: QAService, settings: Settings, gate: Gate) -> FastAPI:
         return {**dataclasses.asdict(report), "summary": report.summary()}
 
     @api.get("/index")
-    def index() -> dict[str, Any]:
+    def index() -> IndexInfo:
         """What ``qa info`` says of the index: counts, where, built from, the embedder."""
         stats = service.stats()
-        return {"articles": stats.articles, "chunks": stats.chunks, "built_at": stats.built_at,
-                "source": stats.source, "where": stats.where, "embedder": stats.embedder,
-                "problem": stats.problem, "exists": stats.exists}
+        return IndexInfo(articles=stats.articles, chunks=stats.chunks, built_at=stats.built_at,
+                         source=stats.source, where=stats.where, embedder=stats.embedder,
+                         problem=stats.problem, exists=stats.exists)
 
     @app.get("/health")
-    def health() -> dict[str, Any]:
+    def health() -> Health:
         """Up, and how many articles it answers from."""
-        return {"status": "ok", "articles": service.stats().articles}
+        return Health(status="ok", articles=service.stats().articles)
 
     app.include_router(v1)
     app.include_router(api)
