@@ -49,7 +49,7 @@ from qa.faces.api_schema import (
     IndexRequest,
 )
 from qa.faces.library import resolve_under_root
-from qa.models import Answer, Citation, Evidence, IndexReport
+from qa.models import Answer, Chunk, Citation, Evidence, IndexReport
 from qa.service import QAService
 
 MODEL_ID = "article-qa"
@@ -84,24 +84,23 @@ def from_qa_error(exc: QAError) -> APIError:
     return APIError(500, str(exc), type="server_error", code="store_or_model_failed")
 
 
-def citation_dict(c: Citation) -> dict[str, Any]:
-    """What a caller needs of a citation: its number in the text, the article and the quote."""
-    return {"number": c.number, "title": c.title, "outlet": c.source,
-            "date": c.published_at[:10], "url": c.url, "quote": c.quote,
-            "article_id": c.article_id}
+def source_dict(number: int, article: Citation | Chunk, quote: str) -> dict[str, Any]:
+    """What a caller needs of a numbered source, a citation or an evidence snippet: its
+    number in the text, its article (a ``Citation`` or a snippet's passage) and the quote."""
+    return {"number": number, "title": article.title, "outlet": article.source,
+            "date": article.published_at[:10], "url": article.url, "quote": quote,
+            "article_id": article.article_id}
 
 
 def evidence_dicts(evidence: Evidence) -> list[dict[str, Any]]:
     """The snippets the model reads, numbered as its markers are."""
-    return [{"number": s.number, "title": s.passage.title, "outlet": s.passage.source,
-             "date": s.passage.published_at[:10], "url": s.passage.url, "quote": s.text,
-             "article_id": s.passage.article_id} for s in evidence.snippets]
+    return [source_dict(s.number, s.passage, s.text) for s in evidence.snippets]
 
 
 def answer_fields(answer: Answer) -> dict[str, Any]:
     """The fields a chat completion adds for our answers: citations, whether it is a refusal,
     how it was checked."""
-    return {"citations": [citation_dict(c) for c in answer.citations],
+    return {"citations": [source_dict(c.number, c, c.quote) for c in answer.citations],
             "refused": answer.refused, "verdict": answer.verdict,
             "unsupported": list(answer.unsupported)}
 
