@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from fold_study import section as fold_section  # this folder's wire-copy study
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 OUT = ROOT / "docs" / "benchmarks.md"
@@ -499,6 +501,9 @@ def main() -> None:
     lines += latency_section(json.loads(latency.read_text()) if latency.is_file() else None)
     api = RESULTS / "api-latency.json"
     lines += api_latency_section(json.loads(api.read_text()) if api.is_file() else None)
+    fold = [json.loads(f.read_text()) if f.is_file() else None
+            for f in (RESULTS / "fold-study-before.json", RESULTS / "fold-study.json")]
+    lines += fold_section(*fold)
     scale, before, after = (RESULTS / f"{n}.json" for n in ("scale", "parity-parent",
                                                               "parity-ours"))
     lines += scale_section(*(json.loads(f.read_text()) if f.is_file() else None
@@ -533,6 +538,8 @@ def main() -> None:
         "--queries $D/queries-dev.json --work /tmp/qa-scale --latency-queries 100",
         "python benchmarks/vector_search.py --index /tmp/qa-scale/index-1x "
         "--queries $D/queries-dev.json",
+        "python benchmarks/fold_study.py --corpus $D/corpus.json --queries $D/queries-dev.json "
+        "--out benchmarks/results/fold-study.json",
         "python benchmarks/make_table.py",
         "```", "",
         "The same figures, one run at a time: `qa eval retrieval|answers|ingest ... --json`.", "",

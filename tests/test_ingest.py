@@ -407,6 +407,50 @@ def test_near_duplicate_wire_story_is_indexed_once(tmp_path: Path) -> None:
         ("bridge.txt", ()), ("local/copy.md", ("wire/ap.txt",))]
 
 
+SHORT_WIRE = (
+    "Firefighters brought a blaze at a paper recycling plant in Harwick under control on "
+    "Wednesday after about six hours, the county fire service said. No one was hurt, but "
+    "residents of nearby streets were told to keep their windows closed because of the smoke. "
+    "The plant's owner, Greyline Recycling, said it was working with investigators to find the "
+    "cause. About forty firefighters and twelve engines were at the scene at the height of the "
+    "fire, which sent a plume of smoke visible across the valley. The road past the site will "
+    "stay closed until Friday at the latest while crews make the building safe."
+)
+
+
+def test_short_wire_story_with_edits_and_a_sentence_added_is_indexed_once(
+        tmp_path: Path) -> None:
+    # Issue 26: two words changed and one sentence added in a 105-word story break 11 of its
+    # 101 word 5-shingles, and the 90%-of-shingles rule kept both copies.
+    edited = (SHORT_WIRE.replace("on Wednesday", "this week").replace("About forty", "Around forty")
+              + " A spokesperson for the council thanked residents for their patience.")
+    assert len(re.findall(r"\w+", SHORT_WIRE)) == 105
+    write(tmp_path, "wire.txt", "Harwick plant fire under control\nSource: Wire Agency\n\n"
+          + SHORT_WIRE)
+    write(tmp_path, "herald.txt", "Recycling plant blaze contained\nSource: Harwick Herald\n\n"
+          + edited)
+    write(tmp_path, "bridge.txt", "Bridge approved\n" + OTHER_STORY)
+    articles, problems = load(tmp_path)
+    assert problems == []
+    assert [(a.id, a.duplicates, a.also_in) for a in articles] == [
+        ("bridge.txt", (), ()), ("herald.txt", ("wire.txt",), ("Wire Agency",))]
+
+
+def test_different_short_reports_of_one_event_are_both_kept() -> None:
+    # Same event, same names and figures, one shared quote: written apart, so not a copy.
+    other = (
+        "A fire at Greyline Recycling's paper plant in Harwick burned for six hours before crews "
+        "contained it on Wednesday. Forty firefighters with twelve engines fought the flames, and "
+        "the smoke could be seen across the valley. Neighbours were asked to keep their windows "
+        "closed. The company said it was working with investigators to find the cause. Nobody "
+        "was injured. The road by the plant is closed until Friday."
+    )
+    kept, folded = fold_duplicates([
+        Article(id="wire.txt", title="Fire", body=SHORT_WIRE, path="wire.txt"),
+        Article(id="gazette.txt", title="Fire", body=other, path="gazette.txt")])
+    assert folded == 0 and [a.id for a in kept] == ["wire.txt", "gazette.txt"]
+
+
 def shingle_jaccard(a: str, b: str) -> float:
     """Word 5-shingle Jaccard, written out here independently of ``fold_duplicates``."""
     def grams(text: str) -> set[tuple[str, ...]]:
