@@ -19,7 +19,7 @@ import click
 
 from qa.config import Settings
 from qa.errors import NoIndexError, QAError
-from qa.faces.render import files_gone_note, verdict_note
+from qa.faces.render import files_gone_note, terminal_text, verdict_note
 from qa.models import Answer, Evidence, IndexReport
 from qa.service import QAService, split_sources
 
@@ -171,8 +171,8 @@ def ask_cmd(question: str, index_dir: Path | None, as_json: bool, evidence: str 
                                    for h in item.hops)
                     click.echo(f"(reading {len(item.snippets)} excerpts from {len(titles)} "
                                f"articles, {item.seconds:.1f}s{hops})", err=True)
-            else:
-                click.echo(item, nl=False, err=True)
+            else:  # the model's words: no escape sequence of theirs reaches the terminal
+                click.echo(terminal_text(item), nl=False, err=True)
     finally:
         service.close()
     assert result is not None
@@ -185,7 +185,8 @@ def ask_cmd(question: str, index_dir: Path | None, as_json: bool, evidence: str 
 
 
 def format_answer(result: Answer) -> str:
-    """The answer text, then its sources, as the terminal shows them."""
+    """The answer text, then its sources, as the terminal shows them (``terminal_text``: the
+    model's and the articles' words drive no terminal)."""
     lines = [result.text]
     if result.unsupported:
         lines.append("")
@@ -206,7 +207,7 @@ def format_answer(result: Answer) -> str:
             lines.append(f'    "{quote[:300]}{"…" if len(quote) > 300 else ""}"')
     if result.files_gone:
         lines.extend(["", files_gone_note(result.files_gone)])
-    return "\n".join(lines)
+    return terminal_text("\n".join(lines))
 
 
 @main.command("info")

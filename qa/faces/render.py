@@ -1,20 +1,41 @@
 """HTML for the chat window, pure functions of plain data: answers with linked markers,
 source cards with the cited sentences marked, the evidence shown while the model reads.
 
-Everything shown is escaped here; ``qa.faces.ui`` only lays it out.
+Everything shown is escaped here; ``qa.faces.ui`` only lays it out. What the model writes is
+text, never markup (an article can steer the model): ``as_text`` makes it inert in the chat's
+markdown, and the product's own markup (citation links, unsupported-sentence marks, notes) is
+added around the escaped text. ``terminal_text`` does the same for the ``qa`` command.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from qa.answering.hop_coverage import hop_label
 from qa.models import Evidence, Snippet
 
 _MARKERS = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+
+# What would make markup of text in the chat's markdown (marked, GFM, in Gradio's Chatbot):
+# raw HTML (& < >), links, images and link definitions ([ ] ( )), emphasis, code, strikethrough
+# and tables (* _ ` ~ |), headings (#), e-mail autolinks (@), and backslash escapes, which could
+# also undo the product's own markup right after the text. As numeric character references
+# they read the same and form nothing: markdown never treats a reference as syntax.
+_INERT = str.maketrans({**{c: f"&#{ord(c)};" for c in "[]()*_`~|#@\\"},
+                        "&": "&amp;", "<": "&lt;", ">": "&gt;"})
+# GFM autolinks the escaping above leaves: "www." and "scheme://" (ftp:// and the like).
+_AUTOLINKS = re.compile(r"(?i)(?<=www)\.|:(?=//)")
+# A list item, an ordered one or a thematic break or setext line, where a block starts.
+_BLOCK_START = re.compile(r"[-+=]|\d{1,9}\.")
+# Plain http(s) URLs, the one kind of link the model's text may carry (ASCII only: no
+# look-alike letters or direction marks in what the reader is shown as the link's target).
+_URL = re.compile(r"(?i)https?://[A-Za-z0-9\-._~:/?#@!$&'()*+,;=%]+")
+_URL_TAIL = ".,;:!?'*"  # sentence punctuation after a URL, not part of it
+# C0 and C1 control characters but newline and tab: how a terminal is driven.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 CSS = """
 .qa-title h1 {margin-bottom: 0}
@@ -71,48 +92,124 @@ document.addEventListener("click", (event) => {
 </script>"""
 
 
-def files_gone_note(paths: Sequence[str]) -> str:
+def files_gone_note(paths: Sequence[str], *, shown: Callable[[str], str] = str) -> str:
     """One plain line saying which retrieved articles were left out because their files were
-    deleted since the index was built ("" for none), and how to bring the index up to date."""
+    deleted since the index was built ("" for none), and how to bring the index up to date;
+    ``shown`` renders the file names (an article's name is not the product's markup)."""
     if not paths:
         return ""
-    names = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+    names = ", ".join(map(shown, paths[:3])) + (f" and {len(paths) - 3} more"
+                                                if len(paths) > 3 else "")
     return (f"Left out {len(paths)} article{'s' * (len(paths) != 1)} whose file"
             f"{'s were' if len(paths) != 1 else ' was'} deleted since the index was built "
             f"({names}); `qa index` brings the index up to date.")
 
 
-def render_answer(answer: dict[str, Any], turn: int) -> str:
-    """Chat markdown for a finished answer: [n] become links, unsupported sentences marked,
-    a note when deleted files' articles were left out."""
-    note = files_gone_note(answer.get("files_gone") or ())
-    note = f'\n\n<small class="qa-gone">{html.escape(note)}</small>' if note else ""
-    if answer["refused"]:
-        return (f'<div class="qa-refusal"><b>No answer.</b> {html.escape(answer["text"])}'
-                f"</div>{note}")
-    text = answer["text"]
-    for sentence in answer["unsupported"]:
-        text = text.replace(
-            sentence, '<span class="qa-unsupported" title="Not supported by what it cites">'
-            f"{sentence}</span>⚠", 1)
+def _inert(text: str) -> str:
+    """``text`` as chat markdown that shows it as written and forms no markup, not even
+    a link (``as_text`` links plain URLs)."""
+    return _AUTOLINKS.sub(lambda m: f"&#{ord(m.group())};", text.translate(_INERT))
 
-    cited = {str(c["number"]) for c in answer["citations"]}
 
-    def link(m: re.Match[str]) -> str:
+def _url(raw: str) -> str:
+    """The URL at the start of ``raw`` without the punctuation that ends a sentence around
+    it, nor a closing parenthesis it does not open ("(see http://a.example/x)")."""
+    url = raw
+    while url and (url[-1] in _URL_TAIL or url[-1] == ")" and url.count(")") > url.count("(")):
+        url = url[:-1]
+    return url if len(url) > len("https://") else ""
+
+
+def as_text(text: str, *, block_start: bool = True) -> str:
+    """Chat markdown (str -> str) showing ``text`` as written: no HTML, image, heading, list
+    or emphasis forms, line breaks kept as ``<br>`` (so that no later line starts a block);
+    plain http(s) URLs become links that show the URL they go to, opened in a new tab.
+    ``block_start``: the text starts a markdown block (a list or a heading could start
+    there), so leading spaces go and a leading "-", "+", "=" or "1." is escaped."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if block_start:
+        text = text.lstrip()
+    out, pos = [], 0
+    for m in _URL.finditer(text):
+        url = _url(m.group())
+        if not url:
+            continue
+        out += [_inert(text[pos:m.start()]),
+                f'<a href="{html.escape(url)}" target="_blank" rel="noopener noreferrer '
+                f'nofollow">{_inert(url)}</a>']
+        pos = m.start() + len(url)
+    out.append(_inert(text[pos:]))
+    shown = "".join(out).replace("\n", "<br>")
+    if block_start and (first := _BLOCK_START.match(shown)):
+        last = first.group()[-1]
+        shown = f"{shown[:first.end() - 1]}&#{ord(last)};{shown[first.end():]}"
+    return shown
+
+
+def _sentence_spans(text: str, sentences: Sequence[str]) -> list[tuple[int, int]]:
+    """Where each sentence first occurs in ``text`` apart from the others, in text order."""
+    spans: list[tuple[int, int]] = []
+    for sentence in filter(None, sentences):
+        at = text.find(sentence)
+        while at >= 0 and any(at < b and a < at + len(sentence) for a, b in spans):
+            at = text.find(sentence, at + 1)
+        if at >= 0:
+            spans.append((at, at + len(sentence)))
+    return sorted(spans)
+
+
+def _linked(text: str, cited: set[str], turn: int, *, block_start: bool) -> str:
+    """``as_text`` of ``text`` with its markers of cited sources as links to their cards."""
+    out, pos = [], 0
+    for m in _MARKERS.finditer(text):
+        out.append(as_text(text[pos:m.start()], block_start=block_start and pos == 0))
         numbers = re.split(r"\s*[,;]\s*", m.group(1))
-        if not set(numbers) <= cited:  # "[150] billion": answer text, not a citation
-            return m.group()
-        return "".join(f'<a class="qa-cite" href="#src-{turn}-{n}">[{n}]</a>' for n in numbers)
+        pos = m.end()
+        if set(numbers) <= cited:
+            out += [f'<a class="qa-cite" href="#src-{turn}-{n}">[{n}]</a>' for n in numbers]
+            continue
+        out.append(m.group())  # "[150] billion": answer text, not a citation
+        if text.startswith(":", pos):  # "[150]: url" would define a link
+            out.append("&#58;")
+            pos += 1
+    out.append(as_text(text[pos:], block_start=block_start and pos == 0))
+    return "".join(out)
 
-    text = _MARKERS.sub(link, text)
+
+def render_answer(answer: dict[str, Any], turn: int) -> str:
+    """Chat markdown for a finished answer: its text shown as text (``as_text``), [n] become
+    links, unsupported sentences marked, a note when deleted files' articles were left out."""
+    note = files_gone_note(answer.get("files_gone") or (),
+                           shown=lambda name: as_text(name, block_start=False))
+    note = f'\n\n<small class="qa-gone">{note}</small>' if note else ""
+    if answer["refused"]:
+        return (f'<div class="qa-refusal"><b>No answer.</b> {as_text(answer["text"])}'
+                f"</div>{note}")
+    text = answer["text"].lstrip()
+    cited = {str(c["number"]) for c in answer["citations"]}
+    parts, pos = [], 0
+    for start, end in _sentence_spans(text, answer["unsupported"]):
+        parts += [_linked(text[pos:start], cited, turn, block_start=pos == 0),
+                  '<span class="qa-unsupported" title="Not supported by what it cites">'
+                  f"{_linked(text[start:end], cited, turn, block_start=start == 0)}</span>⚠"]
+        pos = end
+    parts.append(_linked(text[pos:], cited, turn, block_start=pos == 0))
+    shown = "".join(parts)
     verdict = verdict_note(answer)
     if answer.get("verdict") in ("lexical", "partial") and answer["citations"]:
-        text = f'<span class="qa-lexical" title="{html.escape(verdict)}">{text}</span>'
+        shown = f'<span class="qa-lexical" title="{html.escape(verdict)}">{shown}</span>'
     if answer["unsupported"]:
-        text += "\n\n<small>⚠ Underlined sentences are not supported by what they cite.</small>"
+        shown += "\n\n<small>⚠ Underlined sentences are not supported by what they cite.</small>"
     if verdict:
-        text += f'\n\n<small class="qa-verdict">{html.escape(verdict)}</small>'
-    return text + note
+        shown += f'\n\n<small class="qa-verdict">{as_text(verdict)}</small>'
+    return shown + note
+
+
+def terminal_text(text: str) -> str:
+    """``text`` for a terminal: control characters other than newline and tab removed, so that
+    no escape sequence in the model's (or an article's) words can move the cursor, retitle
+    the window, write the clipboard or make a hidden link (OSC 8)."""
+    return _CONTROLS.sub("", text)
 
 
 def verdict_note(answer: dict[str, Any]) -> str:
@@ -246,12 +343,13 @@ def render_sources(turns: Sequence[dict[str, Any]]) -> str:
 
 
 def render_chat(turns: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
-    """Chatbot messages for the finished and pending turns."""
+    """Chatbot messages for the finished and pending turns (``{"role", "content"}`` dicts,
+    content in chat markdown); questions and errors are shown as text too."""
     messages = []
     for no, turn in enumerate(turns, start=1):
-        messages.append({"role": "user", "content": turn["question"]})
+        messages.append({"role": "user", "content": as_text(turn["question"])})
         if turn.get("answer"):
             messages.append({"role": "assistant", "content": render_answer(turn["answer"], no)})
         elif turn.get("error"):
-            messages.append({"role": "assistant", "content": f"⚠ {html.escape(turn['error'])}"})
+            messages.append({"role": "assistant", "content": f"⚠ {as_text(turn['error'])}"})
     return messages

@@ -19,6 +19,7 @@ from qa.errors import ConfigError, QAError
 from qa.faces.http_api import Gate
 from qa.faces.library import library_dir, read_origin, resolve_under_root, stage_uploads
 from qa.faces.render import (
+    as_text,
     reading_status,
     render_chat,
     render_evidence,
@@ -101,6 +102,9 @@ def build_app(service: QAService, settings: Settings, gate: Gate | None = None) 
                         chat = gr.Chatbot(
                             label="Answers", height=560, buttons=["copy"],
                             feedback_options=None, elem_id="qa-chat",
+                            # Gradio typesets $$…$$ in the page's text, after markdown, where
+                            # no escaping reaches: the model's words would lay out the chat
+                            latex_delimiters=[],
                             placeholder="Ask about the indexed news articles. Every sentence of "
                                         "an answer cites its passage, like [1].",
                         )
@@ -175,9 +179,9 @@ def build_app(service: QAService, settings: Settings, gate: Gate | None = None) 
                         if not item:  # text held back: nothing to show, but a chance to stop
                             yield gr.skip(), gr.skip(), gr.skip()
                             continue
-                        streamed += item
+                        streamed += item  # the model's words, shown as text like the answer
                         yield gr.skip(), [*messages, {"role": "assistant",
-                                                      "content": streamed}], gr.skip()
+                                                      "content": as_text(streamed)}], gr.skip()
             except QAError as exc:
                 state[-1] = {**state[-1], "error": str(exc)}
             yield state, render_chat(state), render_sources(state)
