@@ -26,6 +26,20 @@ _HEADER = re.compile(r"\s*[*_]*(source|date|published|url|link|author|by)[*_]*\s
                      re.I)
 _TRAILER = re.compile(r"\s*(?:source\s*:\s*)?(?:read\s+(?:the\s+)?full\s+(?:article|story)"
                       r"|read\s+more|continue\s+reading)\W*", re.I)
+# Longest headline made from a file's text (the first sentence of a one-line file): room for
+# a long news headline, while a run-on first sentence of a scraped page is cut.
+HEADLINE_CHARS = 150
+# A first line longer than this is no headline but the text itself (a page saved as one line,
+# then a footer): headlines with a subtitle stay under it, and one over it is not lost as text.
+_HEADLINE_LINE_MAX = 200
+# Where a headline's first sentence ends: . ! ? or … (closing quotes after it) before a space
+# and no lower-case letter, unless it is a title's, month's or initial's full stop ("Mr. Lee",
+# "Jan. 5", "U.S. Army"). A small copy of qa.text.sentences' rule: sources may not import text.
+_SENTENCE_END = re.compile(r"[.!?\u2026]+[\"'\u201d\u2019\u00bb)\]]*(?=\s+(\S))")
+_ABBREVIATIONS = frozenset({
+    "Mr", "Mrs", "Ms", "Dr", "Prof", "St", "Gen", "Gov", "Sen", "Rep", "Lt", "Col", "Sgt", "Capt",
+    "Jr", "Sr", "Inc", "Ltd", "Co", "Corp", "No", "Nos", "Fig", "Vol", "vs", "etc", "approx",
+    "Jan", "Feb", "Mar", "Apr", "Jun", "Jul", "Aug", "Sep", "Sept", "Oct", "Nov", "Dec"})
 
 # --- loading ---------------------------------------------------------------------------------
 
@@ -182,10 +196,20 @@ def _utf8_with_strays(data: bytes) -> str:
 
 
 def _parse_text(text: str, rel: str) -> Article:
-    """Headline, then optional ``Key: value`` header lines, then the body minus scrape trailers."""
+    """Headline, then optional ``Key: value`` header lines, then the body minus scrape trailers.
+
+    When that leaves no body (the file is one line of text, maybe among blank, header or
+    trailer lines), or the first line is too long for a headline (``_HEADLINE_LINE_MAX``), that
+    line is the body's start (or all of it) and the headline its first sentence, cut to
+    ``HEADLINE_CHARS`` (see ``headline``): a page saved without line breaks is an article and
+    none of its text is only in the headline. A markdown ``#`` heading of one short sentence
+    alone is a headline only: body ``""`` (the caller's "empty article" problem). ``text`` must
+    hold a non-blank line (else ``StopIteration``).
+    """
     lines = text.split("\n")
     i = next(n for n, line in enumerate(lines) if line.strip())
     title = lines[i].strip()
+    heading = rel.lower().endswith(".md") and title.startswith("#")
     title = title.lstrip("#").strip() if rel.lower().endswith(".md") else title
     fields: dict[str, str] = {}
     i += 1
@@ -199,10 +223,36 @@ def _parse_text(text: str, rel: str) -> Article:
     end = len(lines)
     while end > i and (not lines[end - 1].strip() or _TRAILER.fullmatch(lines[end - 1])):
         end -= 1
-    return Article(id=rel, title=title, body="\n".join(lines[i:end]).strip(), path=rel,
+    body = "\n".join(lines[i:end]).strip()
+    if len(title) > _HEADLINE_LINE_MAX or not body and not (heading and headline(title) == title):
+        # The first line is text, not a headline: it opens the body; the headline is made of it.
+        title, body = headline(title), "\n\n".join(part for part in (title, body) if part)
+    return Article(id=rel, title=title, body=body, path=rel,
                    source=fields.get("source", ""), author=fields.get("author", ""),
                    published_at=parse_date(fields.get("published_at", "")),
                    url=fields.get("url", ""))
+
+
+def headline(text: str, limit: int = HEADLINE_CHARS) -> str:
+    """The first sentence of ``text`` (see ``_SENTENCE_END``), or, when longer than ``limit``
+    characters, its start cut at the last space within them (hard-cut when there is none)
+    with dangling punctuation dropped. ``""`` for blank text; raises nothing."""
+    first = text.strip()
+    for end in _SENTENCE_END.finditer(first):
+        if end.start() >= limit:
+            break  # a sentence longer than a headline: cut below (and a long text not scanned)
+        word = ([""] + first[max(0, end.start() - 30) : end.start()].split())[-1]
+        word = word.lstrip("\"'\u201c\u2018([")
+        if end[1].islower() or end[0] == "." and (
+                word in _ABBREVIATIONS or re.fullmatch(r"[A-Za-z](?:\.[A-Za-z])*", word)):
+            continue
+        first = first[: end.end()]
+        break
+    if len(first) <= limit:
+        return first
+    words = re.match(r"(.*\S)\s", first[: limit + 1], re.S)  # ends at a word's end, <= limit
+    cut = words[1] if words else first[:limit]
+    return cut.rstrip(" ,;:-\u2013\u2014([\"'\u201c\u2018") or cut
 
 
 def parse_html(text: str, rel: str) -> Article | None:

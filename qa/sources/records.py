@@ -4,9 +4,12 @@ A field is found by any of its usual names, case and punctuation aside ("publish
 "published_at", "webPublicationDate"), at the record's top level or inside one wrapping object
 (the Guardian's "fields", Elasticsearch's "_source"). Text may be a string, a list of paragraphs
 or names, or an object holding it ({"name": ...}, {"main": ...}); a date may be text, epoch
-seconds or milliseconds, or MongoDB's {"$date": ...}. A body of another shape skips the record;
-a title, outlet, author, date or url of another shape is left out; either way the record's
-problem line says what the value was and what was expected.
+seconds or milliseconds, or MongoDB's {"$date": ...}. A body may be any JSON value holding text
+({"lead": ..., "paragraphs": [...]}, {"blocks": [{"text": ...}]}): its strings are read in
+document order, passing over ids, links, dates, numbers and labels (``_strings``); a record
+with no body field is read so from its keys that are no field's. A body holding no text skips
+the record; a title, outlet, author, date or url of another shape is left out; either way the
+record's problem line says what the value was and what was expected.
 """
 
 from __future__ import annotations
@@ -39,6 +42,31 @@ _CONTAINERS = frozenset({"fields", "source", "attributes", "metadata", "meta", "
                          "data", "document", "doc"})  # objects whose fields are the record's
 _TEXT_KEYS = ("text", "content", "value", "main", "name", "title", "body", "original", "full",
               "displayname", "plaintext")  # where an object keeps its text ({"name": "AP"})
+# Keys whose values are plainly not article text, by the whole key or its last word
+# ("articleId", "image_url", "created_at", "@type"): ids, links, dates, and the labels a block
+# of a rich-text export carries for its kind, style or language.
+_NOT_TEXT = frozenset({
+    "id", "ids", "oid", "uuid", "guid", "key", "slug", "hash", "checksum", "etag", "url", "urls",
+    "uri", "href", "src", "srcset", "link", "links", "permalink", "email", "date", "dates", "time",
+    "timestamp", "datetime", "at", "created", "updated", "modified", "published", "type", "kind",
+    "format", "style", "class", "classname", "lang", "language", "locale", "mime", "mimetype",
+    "encoding", "status", "version", "align", "alignment", "mutability", "level", "depth",
+    "marks", "markdefs", "width", "height", "color", "icon"})
+# Keys not read for the text of a record with no body field: the fields' own, and labels,
+# attachments and metadata, which would make a headline-only record's tags or captions a story.
+_NOT_STORY = frozenset({
+    "tags", "tag", "keywords", "keyword", "categories", "category", "section", "sectionname",
+    "topics", "topic", "subjects", "subject", "labels", "label", "genre", "image", "images",
+    "media", "thumbnail", "photo", "photos", "video", "videos", "comments", "related", "meta",
+    "metadata", "attributes"}) | {name for names in _NAMES.values() for name in names}
+_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")  # "articleId" -> article, Id
+# Strings that are plainly not text: links, e-mail addresses, uuids, ISO dates, and single
+# tokens that are codes ("paragraph", "image/jpeg", "BOLD") or too long for a word (hashes).
+_NOT_PROSE = re.compile(
+    r"(?i:[a-z][a-z0-9+.-]*://|www\.|mailto:|data:)\S*|[^\s@]+@[^\s@]+\.\w+"
+    r"|(?i:[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12})"
+    r"|\d{4}-\d\d-\d\d(?:[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?)?(?:Z|[+-]\d\d:?\d\d)?"
+    r"|[a-z0-9_\-.:/#@+]+|[A-Z0-9_]+|\S{41,}")
 _DATE_KEYS = ("date", "value", "datetime", "iso", "timestamp", "numberlong", "seconds")
 _LISTS = ("articles", "items", "results", "data", "records", "entries", "documents", "docs",
           "hits", "posts", "stories", "news", "response")  # where a file keeps its records
@@ -128,7 +156,9 @@ def _record_list(data: Any, depth: int = 0) -> list[Any] | None:
 
 def _fields(rec: dict[str, Any]) -> tuple[dict[str, str], list[str], str]:
     """Each Article field's text from a record, a note per metadata value of the wrong shape,
-    and why the body cannot be read ("" when it can)."""
+    and why the body cannot be read ("" when it can). The body is the first body field's that
+    holds text, else the text of the record's keys that are no field's nor a label's
+    (``_NOT_STORY``); the reason is the first body field's ``_Shape`` when neither has any."""
     flat: dict[str, tuple[str, Any]] = {}
     for key, value in rec.items():  # a wrapper's fields, then the top level's over them
         if _wrapper(key, value):
@@ -145,16 +175,22 @@ def _fields(rec: dict[str, Any]) -> tuple[dict[str, str], list[str], str]:
         for key, value in (flat[n] for n in names if n in flat and flat[n][1] is not None):
             try:
                 out[field] = (_date(value, key) if field == "published_at"
-                              else _text(value, key, "\n\n" if field == "body" else ", "))
+                              else _body(value, key) if field == "body"
+                              else _text(value, key, ", "))
             except _Shape as exc:
-                if field == "body":
-                    body_error = str(exc)
-                else:
+                if field != "body":
                     notes.append(f"{exc}; left out")
-                break
+                    break
+                body_error = body_error or str(exc)
+                continue  # another body field may hold the text ("summary" beside "body")
             if out[field]:
                 break
-    return out, notes, body_error
+    if not out["body"]:  # the text under a name no list knows ("paragraphs", "selftext")
+        rest = [{k: v} for key, value in rec.items()
+                for k, v in (value.items() if _wrapper(key, value) else [(key, value)])
+                if _norm(k) not in _NOT_STORY]
+        out["body"] = "\n\n".join(_strings(rest, seen={_plain(out["title"])}))
+    return out, notes, "" if out["body"] else body_error
 
 
 def _wrapper(key: str, value: Any) -> bool:
@@ -181,6 +217,54 @@ def _value(value: Any) -> str:
         return json.dumps(value)
     return f"{_kind(value)} ({json.dumps(value)[:40]})" if isinstance(value, int | float) \
         else _kind(value)
+
+
+def _body(value: Any, key: str) -> str:
+    """A body field's text: a string as it is; else the text strings inside the value (see
+    ``_strings``) in document order, one paragraph each, joined by a blank line. When it holds
+    none, what ``_text`` reads of it ("" or a code-like string) or its ``_Shape`` saying what
+    the value was ("body is a list of numbers, expected text")."""
+    if isinstance(value, str):
+        return value.strip()
+    parts = _strings(value, seen=set())
+    return "\n\n".join(parts) if parts else _text(value, key, "\n\n")
+
+
+def _strings(value: Any, *, seen: set[str]) -> list[str]:
+    """The strings inside a JSON value that are text, in document order, each stripped.
+
+    Passed over: values under keys plainly not text (``_NOT_TEXT``: ids, urls, dates, a
+    block's type or style), strings plainly not text (``_NOT_PROSE``) or with no letter,
+    numbers, true/false, null, and a string whose text (tags aside) is in ``seen`` (the
+    title; the plain copy of an HTML paragraph), which gains each string taken. HTML inside a
+    string is kept as it is, as a string body's is. Raises nothing.
+    """
+    found: list[str] = []
+    stack = [value]  # a stack, not recursion: JSON may nest deeper than Python recurses
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack += reversed([v for k, v in item.items() if not _not_text_key(k)])
+        elif isinstance(item, list):
+            stack += reversed(item)
+        elif isinstance(item, str):
+            plain = _plain(item)
+            if plain not in seen and re.search(r"[^\W\d_]", plain) \
+                    and not _NOT_PROSE.fullmatch(plain):
+                seen.add(plain)
+                found.append(item.strip())
+    return found
+
+
+def _not_text_key(key: str) -> bool:
+    """Whether a key plainly names no text: ``_NOT_TEXT`` as a whole or as its last word."""
+    words = _WORDS.findall(str(key))
+    return _norm(key) in _NOT_TEXT or bool(words) and words[-1].lower() in _NOT_TEXT
+
+
+def _plain(text: str) -> str:
+    """A string's words without HTML tags, single-spaced, to compare copies of one text."""
+    return " ".join(re.sub(r"<[^>]*>", " ", text).split())
 
 
 def _text(value: Any, key: str, sep: str) -> str:
