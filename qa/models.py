@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -220,14 +221,28 @@ class Answer:
 @dataclass(frozen=True)
 class IngestProblem:
     """One file (or record) that could not be indexed, and why, in one line; or, when
-    ``skipped`` is false, one that was indexed without a field it gave in an unusable shape."""
+    ``skipped`` is false, one that was indexed without a field it gave in an unusable shape.
+
+    ``path`` is where, as a report shows it: a file's path (relative to the indexed folder),
+    ``file.json#3`` for one record of a file, or a URL. ``file`` is the file's own path when
+    ``path`` names a record of it ("" otherwise); ``file_path`` is the file either way. Never
+    split ``path`` at ``#``: a file name may hold one (``Receipt #2832.txt``)."""
 
     path: str
     message: str
     skipped: bool = True
+    file: str = ""
+
+    @property
+    def file_path(self) -> str:
+        """The file this problem is about, as ``Article.path`` names it (or the URL)."""
+        return self.file or self.path
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
+        # A name with a newline or tab (or edge spaces) is quoted, escaped: one line per problem.
+        shown = self.path if self.path.isprintable() and self.path == self.path.strip() \
+            else json.dumps(self.path, ensure_ascii=False)
+        return f"{shown}: {self.message}"
 
 
 @dataclass(frozen=True)

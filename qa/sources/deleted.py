@@ -22,11 +22,12 @@ def files_gone(settings: Settings, built_from: str, paths: Iterable[str]) -> set
     root = Path(built_from) if built_from else None
     gone: set[str] = set()
     for path in set(paths):
-        file = path.split("#", 1)[0]  # a JSON file's records are "<file>#<n>"
-        if file.startswith(fetched.name + "/"):
-            where = fetched.parent / file
+        # ``Chunk.path`` is the file itself, a JSON file's records' too: a "#" in it is the
+        # file's name (``Receipt #2832.txt``), never cut off
+        if path.startswith(fetched.name + "/"):
+            where = fetched.parent / path
         elif root is not None and root.is_dir():
-            where = root / file
+            where = root / path
         else:  # a single file indexed is the root itself; or no folder to look in
             continue
         if not where.exists():

@@ -21,6 +21,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from qa.models import Article, IngestProblem
+from qa.sources.ids import record_id
 
 _MB = 1024 * 1024
 _Loaded = tuple[list[Article], list[IngestProblem]]
@@ -82,8 +83,10 @@ def parse_records(text: str, rel: str, *, jsonl: bool, limit_mb: float) -> _Load
     """Articles from a .json file (a list of records, one record, or an object holding the list
     under "articles", "items", "results", ...) or a .jsonl file (one record a line).
 
-    A bad record is an ``IngestProblem`` at ``rel#n`` (n counts from 1; lines for .jsonl);
-    a record indexed without one of its fields is a problem with ``skipped=False``.
+    A bad record is an ``IngestProblem`` at ``rel#n`` (n counts from 1; lines for .jsonl) with
+    ``file`` ``rel``; a record indexed without one of its fields is a problem with
+    ``skipped=False``. Ids are ``qa.sources.ids.record_id(rel, url or title)``, ``~2``,
+    ``~3``... added to a repeat (and to a record whose own key is a repeat's).
     """
     records: list[tuple[int, Any]] = []
     if jsonl:
@@ -106,13 +109,14 @@ def parse_records(text: str, rel: str, *, jsonl: bool, limit_mb: float) -> _Load
     problems: list[IngestProblem] = []
     articles: list[Article] = []
     seen: dict[str, int] = {}
+    taken: set[str] = set()
     for n, rec in records:
-        where = f"{rel}#{n}"
+        where = f"{rel}#{n}"  # shown only: the file travels in ``file``, never split back out
         if isinstance(rec, json.JSONDecodeError):
-            problems.append(IngestProblem(where, f"not valid JSON: {rec.msg}"))
+            problems.append(IngestProblem(where, f"not valid JSON: {rec.msg}", file=rel))
             continue
         if not isinstance(rec, dict):
-            problems.append(IngestProblem(where, "record is not a JSON object"))
+            problems.append(IngestProblem(where, "record is not a JSON object", file=rel))
             continue
         fields, notes, body_error = _fields(rec)
         body = fields["body"]
@@ -122,15 +126,22 @@ def parse_records(text: str, rel: str, *, jsonl: bool, limit_mb: float) -> _Load
                   else "empty article (no body text)" if not body
                   else too_big(size, limit_mb) if size > limit_mb * _MB else "")
         if reason:
-            problems.append(IngestProblem(where, reason))
+            problems.append(IngestProblem(where, reason, file=rel))
             continue
         if notes:
-            problems.append(IngestProblem(where, "; ".join(notes), skipped=False))
+            problems.append(IngestProblem(where, "; ".join(notes), skipped=False, file=rel))
         title = fields["title"] or body.split("\n", 1)[0][:100].strip()
-        key = f"{rel}#{fields['url'] or title}"
+        key = record_id(rel, fields["url"] or title)
+        # A repeat is key~2, key~3...; one more step when a record's own key already is that
+        # (titles "T", "T", "T~2"), as two articles with one id would make the build fail.
         seen[key] = seen.get(key, 0) + 1
+        aid = key if seen[key] == 1 else f"{key}~{seen[key]}"
+        while aid in taken:
+            seen[key] += 1
+            aid = f"{key}~{seen[key]}"
+        taken.add(aid)
         articles.append(Article(
-            id=key if seen[key] == 1 else f"{key}~{seen[key]}", title=title, body=body, path=rel,
+            id=aid, title=title, body=body, path=rel,
             source=fields["source"], author=fields["author"],
             published_at=fields["published_at"], url=fields["url"]))
     return articles, problems

@@ -29,6 +29,7 @@ from urllib.parse import urljoin, urlsplit
 
 from qa.config import Settings
 from qa.models import Article, IngestProblem
+from qa.sources import ids
 from qa.sources.fetch import Fetched, Fetcher, FetchProblem
 from qa.sources.formats import decode_text, parse_html, read_articles
 
@@ -92,15 +93,13 @@ def fetch_urls(urls: Sequence[str], settings: Settings, *,
 def read_fetched(
     folder: Path, *, max_article_mb: float
 ) -> tuple[list[Article], list[IngestProblem]]:
-    """The fetched articles in ``folder`` (none when it does not exist), ids their URLs and
-    paths ``<folder name>/<file>``."""
+    """The fetched articles in ``folder`` (none when it does not exist), ids their URLs (else
+    as ``qa.sources.ids`` makes them) and paths ``<folder name>/<file>``."""
     if not folder.is_dir():
         return [], []
-    articles, problems = read_articles(folder, max_article_mb=max_article_mb)
-    prefix = folder.name + "/"
-    return ([dataclasses.replace(a, id=a.url or prefix + a.path, path=prefix + a.path)
-             for a in articles],
-            [IngestProblem(prefix + p.path, p.message, p.skipped) for p in problems])
+    articles, problems = ids.settle(*read_articles(folder, max_article_mb=max_article_mb),
+                                    prefix=folder.name + "/")
+    return [dataclasses.replace(a, id=a.url) if a.url else a for a in articles], problems
 
 
 class _Run:

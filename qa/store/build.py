@@ -22,7 +22,7 @@ from typing import Any
 from qa.config import Settings
 from qa.errors import IngestError
 from qa.models import Article, Chunk, IndexReport, IngestProblem
-from qa.sources import formats, web
+from qa.sources import formats, ids, web
 from qa.sources.articles import fold_duplicates
 from qa.store import chunking, keyword
 from qa.store.index import ArticleIndex, StoreState
@@ -67,8 +67,9 @@ def build_index(
         keep_folder = bool(last) and path is None
     elif not Path(path).exists():
         raise IngestError(f"{path}: no such file or folder{_still_held(index, Path(path))}")
-    found, problems = formats.read_articles(Path(path), max_article_mb=settings.max_article_mb,
-                                            max_pdf_mb=settings.max_pdf_mb) if path else ([], [])
+    found, problems = ids.settle(*formats.read_articles(
+        Path(path), max_article_mb=settings.max_article_mb, max_pdf_mb=settings.max_pdf_mb)) \
+        if path else ([], [])
     from_web, web_problems = web.read_fetched(fetched, max_article_mb=settings.max_article_mb)
     articles = fold_duplicates([*found, *from_web])[0]
     problems = [*problems, *web_problems]
@@ -102,7 +103,9 @@ def build_index(
             added += 1
 
     # A file that failed to read this time keeps what it had: nothing already indexed is lost.
-    failed_paths = {p.path.split("#", 1)[0] for p in problems if p.skipped}
+    # A bad record keeps its whole file's (as a file cut short mid-write has bad records too).
+    # The file comes whole from the problem: a name may hold "#" (issue 26).
+    failed_paths = {p.file_path for p in problems if p.skipped}
     current = {a.id for a in articles}
     gone = [(aid, apath) for aid, (_h, _p, _e, apath) in state.items() if aid not in current]
     web_prefix = fetched.name + "/"
