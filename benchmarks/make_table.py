@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from breakdown import before_after  # issue 24's figures
+from breakdown import section as breakdown_section
 from fold_study import section as fold_section  # this folder's wire-copy study
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -508,6 +510,10 @@ def main() -> None:
                                                               "parity-ours"))
     lines += scale_section(*(json.loads(f.read_text()) if f.is_file() else None
                              for f in (scale, before, after)))
+    extra = [RESULTS / f"{n}.json" for n in ("scale-before", "scale", "breakdown")]
+    loaded = [json.loads(f.read_text()) if f.is_file() else None for f in extra]
+    lines += before_after(loaded[0], loaded[1])
+    lines += breakdown_section(loaded[2])
     start = RESULTS / "start-609.json"
     lines += start_section(json.loads(start.read_text()) if start.is_file() else None)
     vectors = RESULTS / "vector-search.json"
@@ -535,7 +541,17 @@ def main() -> None:
         "python benchmarks/answer_latency.py --multihop-index /tmp/mh-index --limit 20 "
         "--out benchmarks/results/latency.json",
         "python benchmarks/scale.py --sizes 1,10,30 --corpus $D/corpus.json "
-        "--queries $D/queries-dev.json --work /tmp/qa-scale --latency-queries 100",
+        "--queries $D/queries-dev.json --work /tmp/qa-scale --latency-queries 100 --keep",
+        "git worktree add /tmp/base24 c8c0d5a   # the code before issue 24",
+        "python benchmarks/scale.py --sizes 1,10,30 --queries $D/queries-dev.json --work "
+        "/tmp/qa-scale --latency-queries 100 --probe-only --code /tmp/base24 "
+        "--out benchmarks/results/scale-before.json",
+        "python benchmarks/scale.py --sizes 1,10,30 --queries $D/queries-dev.json --work "
+        "/tmp/qa-scale --latency-queries 100 --probe-only",
+        "PYTHONPATH=/tmp/base24 python benchmarks/breakdown.py --index /tmp/qa-scale/index-30x "
+        "--queries $D/queries-dev.json --size 30 --label before   # and 1x, 10x; then:",
+        "python benchmarks/breakdown.py --index /tmp/qa-scale/index-30x "
+        "--queries $D/queries-dev.json --size 30 --label after",
         "python benchmarks/vector_search.py --index /tmp/qa-scale/index-1x "
         "--queries $D/queries-dev.json",
         "python benchmarks/fold_study.py --corpus $D/corpus.json --queries $D/queries-dev.json "

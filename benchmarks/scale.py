@@ -23,7 +23,16 @@ Per size N, each step in its own process (so no process holds another's store op
   over ``--latency-queries`` dev questions; at 1x all dev questions, scored (quality).
 
 Results merge by size into ``benchmarks/results/scale.json`` (a size run again replaces its
-entry); ``benchmarks/make_table.py`` renders them into docs/benchmarks.md.
+entry); ``benchmarks/make_table.py`` renders them into docs/benchmarks.md. Each size's build
+figures are also kept in ``WORK/build-Nx.json``: ``--probe-only`` probes the indexes already in
+``WORK`` again (``--keep`` keeps them), for instance with another commit's code (``--code``: a
+worktree whose ``qa`` the probes import) into another results file (``--out``), so that before
+and after are timed on the same indexes and the same machine state:
+
+    python benchmarks/scale.py --sizes 1,10,30 ... --work /tmp/qa-scale --keep    # build
+    python benchmarks/scale.py --sizes 1,10,30 ... --probe-only --code /tmp/base \
+        --out benchmarks/results/scale-before.json                                 # before
+    python benchmarks/scale.py --sizes 1,10,30 ... --probe-only                    # after
 """
 
 from __future__ import annotations
@@ -199,10 +208,13 @@ def probe(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+CODE = [ROOT]  # the tree whose ``qa`` the child steps import (``--code``)
+
+
 def _child(step: str, *extra: str) -> dict[str, Any]:
     command = [sys.executable, __file__, step, *extra]
     done = subprocess.run(command, capture_output=True, text=True, check=False,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          env={**os.environ, "PYTHONPATH": str(CODE[0])})
     if done.returncode:
         raise SystemExit(f"{step} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -229,16 +241,24 @@ def _server(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 def run_size(size: int, args: argparse.Namespace) -> dict[str, Any]:
     work: Path = args.work
-    corpus_file = work / f"corpus-{size}x.json"
-    real = json.loads(args.corpus.read_text(encoding="utf-8"))
-    corpus_file.write_text(json.dumps(make_corpus(real, size)), encoding="utf-8")
     index = work / f"index-{size}x"
-    if index.exists():
-        shutil.rmtree(index)
-    known = [] if size <= args.computed_max else ["--known", str(work / "index-1x")]
-    print(f"[{size}x] building {corpus_file}", file=sys.stderr, flush=True)
-    entry: dict[str, Any] = {"size": size, **_child("build", "--index", str(index),
-                                                     "--corpus-file", str(corpus_file), *known)}
+    built = work / f"build-{size}x.json"
+    if args.probe_only:
+        if not built.is_file() or not index.is_dir():
+            raise SystemExit(f"--probe-only: no {index} with its {built}")
+        entry: dict[str, Any] = json.loads(built.read_text())
+    else:
+        corpus_file = work / f"corpus-{size}x.json"
+        real = json.loads(args.corpus.read_text(encoding="utf-8"))
+        corpus_file.write_text(json.dumps(make_corpus(real, size)), encoding="utf-8")
+        if index.exists():
+            shutil.rmtree(index)
+        known = [] if size <= args.computed_max else ["--known", str(work / "index-1x")]
+        print(f"[{size}x] building {corpus_file}", file=sys.stderr, flush=True)
+        entry = {"size": size, **_child("build", "--index", str(index),
+                                        "--corpus-file", str(corpus_file), *known)}
+        built.write_text(json.dumps(entry, indent=1) + "\n")
+    entry["code"] = _describe(CODE[0])
     probe_args = ["--index", str(index), "--queries", str(args.queries),
                   "--latency-queries", str(args.latency_queries)] + (
         ["--quality"] if size == 1 else [])
@@ -254,9 +274,16 @@ def run_size(size: int, args: argparse.Namespace) -> dict[str, Any]:
         server.terminate()
         server.wait(timeout=30)
     entry["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    if not args.keep and size > 1:
+    if not args.keep and not args.probe_only and size > 1:
         shutil.rmtree(index)
     return entry
+
+
+def _describe(tree: Path) -> str:
+    """The commit a tree is at, and whether it has changes ("" when it is no git tree)."""
+    done = subprocess.run(["git", "-C", str(tree), "describe", "--always", "--dirty"],
+                          capture_output=True, text=True, check=False)
+    return done.stdout.strip()
 
 
 def start_runs(args: argparse.Namespace) -> None:
@@ -292,6 +319,10 @@ def main() -> None:
                         help="largest size whose vectors the real embedder computes")
     parser.add_argument("--latency-queries", type=int, default=200)
     parser.add_argument("--keep", action="store_true", help="keep the indexes above 1x")
+    parser.add_argument("--probe-only", action="store_true",
+                        help="probe the indexes already in --work (built with --keep)")
+    parser.add_argument("--code", type=Path, default=ROOT,
+                        help="the source tree whose qa the probes import (default: this one)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     # the child steps' own arguments
     parser.add_argument("--index", type=Path)
@@ -315,8 +346,9 @@ def main() -> None:
     if step == "plot":
         plot(json.loads(args.out.read_text())["sizes"], PLOT)
         return
-    if args.corpus is None or args.queries is None:
+    if (args.corpus is None and not args.probe_only) or args.queries is None:
         parser.error("--corpus and --queries are needed")
+    CODE[0] = args.code.resolve()
     args.work.mkdir(parents=True, exist_ok=True)
     results = json.loads(args.out.read_text()) if args.out.is_file() else {"sizes": []}
     for size in sorted(int(s) for s in args.sizes.split(",")):

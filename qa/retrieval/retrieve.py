@@ -6,11 +6,17 @@ own words as well as the whole question); the final top-k takes the best article
 then the best passage for every claim, then fills round-robin, at most ``per_article`` passages from
 one article.
 
-Nothing is read whole at start. BM25 scores every passage from the keyword index that
-``qa index`` built (``qa.store.keyword``, memory-mapped; the build the collection's stamp names);
-the embedding side asks the store for the nearest passages within each scope
-(``qa.store.vectors``: Chroma's HNSW index, or exactly over a small scope's stored vectors); the
-texts, metadata and vectors of the final top-k alone are then fetched.
+Nothing is read whole at start. BM25 scores each of the question's texts once, from the
+postings of its terms in the keyword index that ``qa index`` built (``qa.store.keyword``,
+memory-mapped; the build the collection's stamp names), and each scope's best passages are
+picked among the scope's own rows (an outlet's or a day's rows are slices found by bisection:
+``qa.store.vectors.Scopes``), never with a mask over every row. The embedding side asks the
+store for the nearest passages within each scope (``qa.store.vectors``: one HNSW search of
+Chroma's index, widened and filtered afterwards for the large scopes, or exactly over a small
+scope's stored vectors); the texts, metadata and vectors of the final top-k alone are then
+fetched. What still grows with the index: BM25's postings of the question's common words and
+its one float per passage (zeroed per text), and the stored vectors fetched for a small scope
+the first time it is searched (docs/benchmarks.md, Scale).
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from qa.retrieval.plan import Hop, Plan, outlet_patterns, plan_hops
 from qa.store import keyword
 from qa.store.index import ArticleIndex
 from qa.store.keyword import KeywordIndex
-from qa.store.vectors import EXACT_MAX, Scope, VectorSearch
+from qa.store.vectors import EXACT_MAX, Scope, Scopes, VectorSearch
 
 RRF_K = 60  # the constant of reciprocal rank fusion (Cormack et al., 2009)
 
@@ -123,12 +129,26 @@ def assemble(
 
 @dataclass(frozen=True, eq=False)
 class _Ranking:
-    """One ranking fed to the fusion: BM25 scores of every row (positive ones rank), or the
-    question's unit embedding (the store's nearest passages rank)."""
+    """One ranking fed to the fusion: BM25 scores of every row for a text (float32; positive
+    ones rank), or the question's unit embedding (the store's nearest passages rank)."""
 
     weight: float
     scores: np.ndarray | None = None
     vector: np.ndarray | None = None
+
+
+def best(values: np.ndarray, n: int, rows: np.ndarray | None = None) -> np.ndarray:
+    """The ``n`` rows of highest positive value (int64, best first, ties: lower row first),
+    among ``rows`` (ascending) when given, else among all of ``values``' positions (pure).
+    Costs O(len(rows)), or O(len(values)) without ``rows``."""
+    vals = values if rows is None else values[rows]
+    if len(vals) > n > 0:
+        cut = float(vals[np.argpartition(-vals, n - 1)[n - 1]])
+        pos = np.flatnonzero(vals >= max(cut, float(np.finfo(np.float32).tiny)))
+    else:
+        pos = np.flatnonzero(vals > 0)
+    pos = pos[np.argsort(-vals[pos], kind="stable")][:n]
+    return (pos if rows is None else rows[pos]).astype(np.int64)
 
 
 _WHOLE = Scope(key=("all",))
@@ -159,9 +179,15 @@ class Retriever:
         return self.keyword.stamp
 
     @cached_property
+    def scopes(self) -> Scopes:
+        """The keyword build's outlets, days and times as scopes."""
+        return Scopes(self.keyword)
+
+    @cached_property
     def _search(self) -> VectorSearch:
         self.index.require_searchable()
-        return VectorSearch(self.index, self.keyword, exact_max=self.exact_max)
+        return VectorSearch(self.index, self.keyword, exact_max=self.exact_max,
+                            scopes=self.scopes)
 
     @cached_property
     def _codes(self) -> dict[str, int]:
@@ -176,6 +202,7 @@ class Retriever:
         now, instead of on the first question."""
         if self.keyword.rows:
             self._patterns  # noqa: B018
+            self.scopes.warm()
             self._search.top(self.embed_question("warm up"), _WHOLE, self.options.candidates)
             self.index.passages(self.keyword.ids_of([0]), vectors=True)
 
@@ -190,26 +217,27 @@ class Retriever:
         """BM25 score of every passage (keyword build row) for the text."""
         return self.keyword.scores(text)
 
-    def _top(self, ranking: _Ranking, scope: Scope, memo: dict[Any, np.ndarray]) -> np.ndarray:
-        """The ranking's best ``candidates`` rows within the scope."""
+    def _top(self, ranking: _Ranking, scope: Scope, memo: dict[Any, Any]) -> np.ndarray:
+        """The ranking's best ``candidates`` rows within the scope (ties: lower row first)."""
         n = self.options.candidates
         if ranking.vector is not None:
             if scope.key not in memo:  # one question, one vector: each scope searched once
                 memo[scope.key] = self._search.top(ranking.vector, scope, n)[0]
             return memo[scope.key]
-        arr = ranking.scores
-        assert arr is not None
-        vals = arr if scope.mask is None else np.where(scope.mask, arr, -np.inf)
-        top = np.argpartition(-vals, min(n, len(vals) - 1))[:n]
-        top = top[np.argsort(-vals[top], kind="stable")]
-        return top[vals[top] > 0]
+        assert ranking.scores is not None
+        if scope.whole:
+            return best(ranking.scores, n)
+        if scope.rows is None and ("rows", scope.key) not in memo:  # an outlet's: listed once
+            memo["rows", scope.key] = self.scopes.members(scope)
+        return best(ranking.scores, n,
+                    scope.rows if scope.rows is not None else memo["rows", scope.key])
 
     def _ranked(self, rankings: Sequence[_Ranking], scope: Scope, first: Scope | None,
-                memo: dict[Any, np.ndarray]) -> list[int]:
+                memo: dict[Any, Any]) -> list[int]:
         """Rows fused by weighted RRF over the rankings within ``scope``; rows of ``first``
-        come before all others."""
+        (a part of ``scope``) come before all others."""
         fused: dict[int, float] = defaultdict(float)
-        groups = [(scope.within(first), 1.0)] if first is not None else []
+        groups = [(first, 1.0)] if first is not None else []
         for allowed, bonus in [*groups, (scope, 0.0)]:
             for ranking in rankings:
                 for rank, i in enumerate(self._top(ranking, allowed, memo).tolist()):
@@ -217,30 +245,27 @@ class Retriever:
         return sorted(fused, key=lambda i: -fused[i])
 
     def _hop_scope(self, hop: Hop) -> tuple[Scope | None, Scope | None]:
-        """The hop's outlets' passages, and those of its named day/time (None: no such)."""
-        kw = self.keyword
+        """The hop's outlets' passages, and those of them of its named day/time (None: no
+        such); the day scope lists its rows, found by bisection (``Scopes``)."""
+        scopes = self.scopes
         outlets = None
         if hop.sources and self.options.outlets:
             names = tuple(s for s in hop.sources if s in self._codes)
-            mask = np.isin(kw.source, [self._codes[s] for s in names])
-            outlets = Scope(mask, names, ("outlets", names))
+            outlets = scopes.outlets(names, [self._codes[s] for s in names])
         if not self.options.dates or not (hop.days or hop.times):
             return outlets, None
-        within = outlets.mask if outlets is not None else np.ones(kw.rows, dtype=bool)
-        day = np.zeros(kw.rows, dtype=bool)
-        for d in hop.days:
-            code = int(d.replace("-", ""))
-            day |= (kw.day == code) if len(d) == 10 else (kw.day % 10000 == code)
-        clock = np.zeros(kw.rows, dtype=bool)
-        for t in hop.times:
-            code = int(t.replace(":", ""))
-            if len(t) == 5:
-                clock |= kw.clock // 100 == code
-            elif code % 100 < 60:  # HH:MM:SS; seconds 99 stand for "not given"
-                clock |= kw.clock == code
-        for first in (day & clock, day if hop.days else clock):
-            if (first & within).any():
-                return outlets, Scope(first, (), ("day", hop))
+        day = scopes.days(hop.days) if hop.days else None
+        clock = scopes.times(hop.times) if hop.times else None
+        both = np.intersect1d(day, clock, assume_unique=True) \
+            if day is not None and clock is not None else None
+        for first in (both, day if day is not None else clock):
+            if first is None:
+                continue
+            if outlets is not None:
+                first = first[scopes.admits(outlets, first)]
+            if len(first):
+                key = (*(outlets.key if outlets is not None else _WHOLE.key), "&", "day", hop)
+                return outlets, Scope(rows=first, key=key)
         return outlets, None
 
     def _score_texts(self, texts: Sequence[str]) -> dict[str, list[_Ranking]]:
@@ -283,7 +308,7 @@ class Retriever:
                                     *claims]))
         scores = self._score_texts(texts)
         full = scores[question]
-        memo: dict[Any, np.ndarray] = {}
+        memo: dict[Any, Any] = {}
         hop_rankings: list[tuple[list[int], int]] = []
         named: list[Scope] = []
         for hop in plan.hops:
@@ -304,8 +329,7 @@ class Retriever:
         claim_scope = _WHOLE
         if named:
             names = tuple(dict.fromkeys(n for s in named for n in s.sources))
-            claim_scope = Scope(np.logical_or.reduce([s.mask for s in named]), names,
-                                ("outlets", names))
+            claim_scope = self.scopes.outlets(names, [self._codes[n] for n in names])
         claim_rankings = [self._ranked(full + scores[c], claim_scope, None, memo) for c in claims]
         rows = assemble(
             hop_rankings,
@@ -326,7 +350,7 @@ class Retriever:
         found = self.index.passages(ids, vectors=vec is not None)
         n = len(rows)
         out = []
-        for rank, (i, cid) in enumerate(zip(rows, ids, strict=True)):
+        for rank, cid in enumerate(ids):
             if cid not in found:
                 continue
             chunk, stored = found[cid]
@@ -336,7 +360,8 @@ class Retriever:
                 similarity = float(stored @ vec) / max(float(np.linalg.norm(stored)), 1e-12)
             out.append(ScoredChunk(chunk=chunk, score=float(n - rank) / n,
                                    vector_score=similarity,
-                                   bm25_score=float(kw[i]) if kw is not None else None))
+                                   bm25_score=float(kw[rows[rank]]) if kw is not None
+                                   else None))
         return out
 
 
@@ -351,6 +376,7 @@ __all__ = [
     "RetrievalOptions",
     "Retriever",
     "assemble",
+    "best",
     "best_similarity",
     "outlet_patterns",
     "plan_hops",
