@@ -53,6 +53,13 @@ def test_index_info_and_refusal(run, seed_folder: Path) -> None:  # type: ignore
     refused = run("ask", "What is the boiling point of water on Mount Everest?", "--json")
     data = json.loads(refused.output)
     assert data["refused"] is True and data["citations"] == []
+    as_markdown = run("ask", "What is the boiling point of water on Mount Everest?",
+                      "--markdown")
+    assert as_markdown.exit_code == 0, as_markdown.output
+    assert as_markdown.output.startswith(
+        "# What is the boiling point of water on Mount Everest?\n\n**No answer.** ")
+    both = run("ask", "Why?", "--json", "--markdown")
+    assert both.exit_code == 2 and "choose one of --json and --markdown" in both.output
 
 
 @pytest.mark.llm
@@ -67,6 +74,11 @@ def test_ask_prints_answer_and_sources(run, seed_folder: Path, llm_base_url: str
     )
     data = json.loads(as_json.output)
     assert data["citations"][0]["quote"] and data["citations"][0]["number"] == 1
+    as_markdown = run("ask", "Who did Stoltenberg meet in Kyiv?", "--markdown",
+                      QA_LLM_BASE_URL=llm_base_url).output
+    assert as_markdown.startswith("# Who did Stoltenberg meet in Kyiv?\n")
+    assert "\nSources:\n\n1. **All NATO Allies" in as_markdown
+    assert "   > " in as_markdown  # the cited sentences, quoted under their source
 
 
 def test_a_never_built_index_says_so_and_how_to_build_one(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

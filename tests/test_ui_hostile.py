@@ -174,3 +174,53 @@ def test_a_hostile_answer_is_shown_as_text_and_reaches_nothing(
     assert (f"{leak_host.base}/plain?q=1",) * 2 in others, others
     assert all(href == text and href.startswith("http://") for href, text in others), others
     assert watched["streamedAsText"], "the streamed text was never seen as text"
+
+
+def test_the_chat_saved_as_markdown_and_json_holds_the_sources_and_no_markup(
+    hostile_app: str, tmp_path: Path
+) -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is missing: apt-get install -y chromium (see `make browser`)")
+    import json
+
+    from markdown_it import MarkdownIt
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(hostile_app)
+            assert not page.locator("#qa-save-md").is_visible()  # nothing to save yet
+            box = page.locator("#qa-question textarea")
+            box.wait_for(timeout=60_000)
+            box.fill(QUESTION)
+            box.press("Enter")
+            save_md = page.locator("#qa-save-md")
+            save_md.wait_for(state="visible", timeout=60_000)
+            saved = {}
+            for name, button in (("md", save_md), ("json", page.locator("#qa-save-json"))):
+                with page.expect_download(timeout=30_000) as download:
+                    button.click()
+                saved[name] = Path(download.value.path()).read_text(encoding="utf-8")
+        finally:
+            browser.close()
+
+    turns = json.loads(saved["json"])["turns"]
+    assert [t["question"] for t in turns] == [QUESTION]
+    answer = turns[0]["answer"]
+    assert not answer["refused"] and answer["citations"]
+    cited = answer["citations"][0]
+    md = saved["md"]
+    assert md.startswith("# Article Q&A: 1 question, exported ")
+    html = MarkdownIt("commonmark", {"html": True}).render(md)
+    # the source as written: its title, outlet and date, and its quote in a block quote
+    plain = re.sub(r"\\(.)", r"\1", md)
+    for field in (cited["title"], cited["source"], cited["published_at"][:10],
+                  " ".join(cited["quote"].split())):
+        assert field in plain, field
+    assert "<blockquote>" in html and "Ramstein" in cited["quote"]
+    # the hostile forms are text in the file too: no image, raw HTML or javascript: link
+    assert "<img" not in html and "<iframe" not in html and "javascript:" not in \
+        " ".join(re.findall(r'href="([^"]*)"', html))
+    assert "![chart](" in plain and "![chart](" not in md  # there to read, escaped

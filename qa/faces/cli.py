@@ -19,6 +19,7 @@ import click
 
 from qa.config import Settings
 from qa.errors import NoIndexError, QAError
+from qa.faces.export import answer_markdown
 from qa.faces.render import files_gone_note, terminal_text, verdict_note
 from qa.models import Answer, Evidence, IndexReport
 from qa.service import QAService, split_sources
@@ -142,20 +143,27 @@ def _print_report(report: IndexReport) -> None:
 @click.argument("question")
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), help=INDEX_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the Answer as one JSON object.")
+@click.option("--markdown", "as_markdown", is_flag=True,
+              help="Print the answer and its sources (title, outlet, date, URL, quote) as "
+                   "Markdown, to keep or share: qa ask ... --markdown > answer.md")
 @click.option(
     "--evidence",
     type=click.Choice(["snippets", "passages"]),
     default=None,
     help="What the model reads: picked sentences (default, QA_EVIDENCE) or whole passages.",
 )
-def ask_cmd(question: str, index_dir: Path | None, as_json: bool, evidence: str | None) -> None:
+def ask_cmd(question: str, index_dir: Path | None, as_json: bool, as_markdown: bool,
+            evidence: str | None) -> None:
     """Answer QUESTION from the indexed articles, with a numbered source list.
 
     On a terminal the evidence line and the answer appear as they come (on stderr); the
-    checked answer and its sources follow on stdout."""
+    checked answer and its sources follow on stdout (as JSON with --json, as Markdown with
+    --markdown)."""
+    if as_json and as_markdown:
+        raise click.UsageError("choose one of --json and --markdown")
     settings = _settings(index_dir=index_dir, evidence=evidence)
     service = QAService(settings)
-    live = sys.stderr.isatty() and not as_json
+    live = sys.stderr.isatty() and not as_json and not as_markdown
     result: Answer | None = None
     try:
         for item in service.stream(question):
@@ -180,6 +188,10 @@ def ask_cmd(question: str, index_dir: Path | None, as_json: bool, evidence: str 
         click.echo("\n", err=True)
     if as_json:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+        return
+    if as_markdown:
+        click.echo(answer_markdown({"question": question, "answer": result.to_dict()},
+                                   level=1), nl=False)
         return
     click.echo(format_answer(result))
 

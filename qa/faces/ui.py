@@ -16,6 +16,7 @@ import gradio as gr
 
 from qa.config import Settings
 from qa.errors import ConfigError, QAError
+from qa.faces.export import write_chat
 from qa.faces.http_api import Gate
 from qa.faces.library import library_dir, read_origin, resolve_under_root, stage_uploads
 from qa.faces.render import (
@@ -114,6 +115,13 @@ def build_app(service: QAService, settings: Settings, gate: Gate | None = None) 
                                 placeholder=ASK_HINT, max_lines=4)
                             ask_btn = gr.Button("Ask", variant="primary", scale=1, min_width=80)
                             clear_btn = gr.Button("New chat", scale=1, min_width=80)
+                        with gr.Row():
+                            # The chat to take away, with every source and its quote; shown
+                            # once there is an answer, rewritten after each.
+                            save_md = gr.DownloadButton("Save chat as Markdown", size="sm",
+                                                        visible=False, elem_id="qa-save-md")
+                            save_json = gr.DownloadButton("Save chat as JSON", size="sm",
+                                                          visible=False, elem_id="qa-save-json")
                     with gr.Column(scale=2):
                         sources = gr.HTML(render_sources([]), elem_id="qa-sources")
             with gr.Tab("Index", id="index"):
@@ -195,11 +203,21 @@ def build_app(service: QAService, settings: Settings, gate: Gate | None = None) 
                         "outputs": [turns, chat, sources], "concurrency_id": "llm",
                         "concurrency_limit": ANSWERING,
                         "show_progress": "minimal", "api_visibility": "private"}
+        def saved(state: list[dict[str, Any]]) -> tuple[Any, Any]:
+            done = [t for t in state if t.get("answer") or t.get("error")]
+            if not done:
+                return gr.update(visible=False, value=None), gr.update(visible=False, value=None)
+            return (gr.update(visible=True, value=str(write_chat(done, "markdown"))),
+                    gr.update(visible=True, value=str(write_chat(done, "json"))))
+
+        save_args = {"fn": saved, "inputs": turns, "outputs": [save_md, save_json],
+                     "queue": False, "api_visibility": "private"}
         for trigger in (question.submit, ask_btn.click):
-            trigger(**start_args, api_visibility="private").then(**respond_args).then(**ready)
+            (trigger(**start_args, api_visibility="private").then(**respond_args).then(**ready)
+             .then(**save_args))
         for trigger in (clear_btn.click, chat.clear):
             trigger(lambda: ([], [], render_sources([])), outputs=[turns, chat, sources],
-                    queue=False, api_visibility="private")
+                    queue=False, api_visibility="private").then(**save_args)
 
         # --- index -----------------------------------------------------------------------
         def refreshed(message: str = "") -> tuple[Any, ...]:
