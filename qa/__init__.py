@@ -34,9 +34,18 @@ from qa.errors import (  # noqa: E402
     QAError,
     StoreError,
 )
-from qa.faces.api import answer, build_index, stream_answer  # noqa: E402
+from qa.faces.api import answer, build_index, stream_answer, timeline  # noqa: E402
 from qa.faces.llamaindex import ArticleRetriever  # noqa: E402
-from qa.models import Answer, Article, Chunk, Citation, IndexReport, ScoredChunk  # noqa: E402
+from qa.models import (  # noqa: E402
+    Answer,
+    Article,
+    Chunk,
+    Citation,
+    IndexReport,
+    ScoredChunk,
+    Timeline,
+    TimelineEvent,
+)
 from qa.service import QAService  # noqa: E402
 
 __all__ = [
@@ -57,7 +66,10 @@ __all__ = [
     "ScoredChunk",
     "Settings",
     "StoreError",
+    "Timeline",
+    "TimelineEvent",
     "answer",
     "build_index",
     "stream_answer",
+    "timeline",
 ]

@@ -290,3 +290,81 @@ class ArticleEntry:
     url: str
     path: str
     chunks: int
+
+
+@dataclass(frozen=True)
+class TimelineQuote:
+    """One article sentence an event rests on, cited like an answer's source: ``text`` is
+    exactly ``Article.body[start:end]`` (the sentence, with the one before it when it leans on
+    it); ``number`` is its number among the timeline's quotes (1-based, ``[n]`` in exports)."""
+
+    number: int
+    article_id: str
+    title: str
+    source: str
+    published_at: str
+    url: str
+    path: str
+    text: str
+    start: int
+    end: int
+    also_in: tuple[str, ...] = ()  # other outlets that ran this article (folded wire copies)
+    score: float = 0.0  # how much the sentence is on the topic (keyword coverage + cosine, 0-2)
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    """One event of a story: its day (``YYYY-MM-DD``; "" when its article has no date), the
+    line shown for it, and the quotes it rests on, first report first.
+
+    ``dated_by`` is ``"published"`` (its first report's day) or ``"stated"`` (a day its
+    sentence states, ``stated`` being the words: "on Tuesday", "March 3"). ``outlets`` are every
+    outlet that reported it, first reporter first; ``line`` is the first quote's text (one
+    line) unless a model wrote it and it passed the citation check (``verdict``: ``"quote"``
+    or ``"lexical"``)."""
+
+    date: str
+    line: str
+    quotes: tuple[TimelineQuote, ...]
+    outlets: tuple[str, ...]
+    dated_by: str = "published"
+    stated: str = ""
+    verdict: str = "quote"
+
+    @property
+    def also_reported_by(self) -> tuple[str, ...]:
+        """The outlets beyond the first reporter."""
+        return self.outlets[1:]
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """A story's events in date order, over ``since``..``until`` (``YYYY-MM-DD``, "" open)
+    and ``outlets`` (empty: all).
+
+    ``articles_read`` of ``articles_total`` on-topic articles were read so far (``complete``
+    when all were); ``articles_per_day`` counts the on-topic articles read per published day
+    (``(day, count)``, by day). ``seconds`` is the time since the request,
+    ``first_event_seconds`` the time to the first snapshot holding an event (None: none yet).
+    ``stopped`` is set on a timeline whose building was cancelled."""
+
+    topic: str
+    events: tuple[TimelineEvent, ...] = ()
+    since: str = ""
+    until: str = ""
+    outlets: tuple[str, ...] = ()
+    articles_read: int = 0
+    articles_total: int = 0
+    articles_per_day: tuple[tuple[str, int], ...] = ()
+    complete: bool = False
+    stopped: bool = False
+    seconds: float = 0.0
+    first_event_seconds: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready form (``qa timeline --json``), each event with its
+        ``also_reported_by``."""
+        data = asdict(self)
+        for event, out in zip(self.events, data["events"], strict=True):
+            out["also_reported_by"] = list(event.also_reported_by)
+        return data

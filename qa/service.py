@@ -18,9 +18,16 @@ from qa.answering import evidence
 from qa.answering.answer import Prompts, Turn, condense, generate, refused_answer
 from qa.answering.hop_coverage import hop_coverage, hop_evidence, uncovered
 from qa.answering.reading import ReadingCheck
+from qa.answering.timeline import (
+    TimelineBuilder,
+    TimelineOptions,
+    batches,
+    by_article,
+    parse_day,
+)
 from qa.config import Settings
 from qa.embedding.onnx_embed import OnnxEmbedding
-from qa.errors import IngestError, QAError, StoreError
+from qa.errors import ConfigError, IngestError, QAError, StoreError
 from qa.llm.client import LLM, make_llm
 from qa.models import (
     Answer,
@@ -30,6 +37,7 @@ from qa.models import (
     IndexReport,
     ScoredChunk,
     Snippet,
+    Timeline,
     chunk_id,
 )
 from qa.retrieval.plan import asks_yes_or_no
@@ -66,6 +74,9 @@ def normalise_history(history: HistoryLike) -> list[Turn]:
             q, a = turn
             turns.append((str(q), str(a)))
     return turns
+
+
+TIMELINE_PASSAGES = 400  # passages a timeline reads: a story of fifty articles, all of them
 
 
 class QAService:
@@ -354,6 +365,78 @@ class QAService:
             if on_text and isinstance(item, str):
                 on_text(item)
         raise AssertionError("stream ended without an Answer")  # pragma: no cover
+
+    def timeline(
+        self,
+        topic: str,
+        *,
+        since: str = "",
+        until: str = "",
+        outlets: Sequence[str] = (),
+        passages: int = TIMELINE_PASSAGES,
+        options: TimelineOptions | None = None,
+    ) -> Iterator[Timeline]:
+        """Yield the story's ``Timeline`` as it grows: a snapshot after each batch of articles
+        read (events so far, in date order; ``articles_read`` of ``articles_total``), the last
+        one ``complete``. Close the iterator to stop (nothing runs between snapshots).
+
+        Retrieval goes deep, not to the answer's top ten: up to ``passages`` passages for the
+        topic (BM25 and embedding, ``passages`` candidates each), then only those of articles
+        published within ``since``..``until`` (``YYYY-MM-DD``, inclusive, either open) and of
+        ``outlets`` (names as the index has them, any case; empty: all), then per article the
+        sentences on the topic (``qa.answering.timeline``). The first batch is small so the
+        first events come early. Raises ``ConfigError`` for an empty topic, a malformed or
+        reversed date, or an outlet the index does not hold; ``StoreError``/``NoIndexError``
+        when there is no index to read."""
+        started = time.perf_counter()
+        topic = " ".join(topic.split())
+        if not topic:
+            raise ConfigError("give a topic to follow, such as \"the Harlow bridge trial\"")
+        since, until = parse_day(since, "since"), parse_day(until, "until")
+        if since and until and since > until:
+            raise ConfigError(f"since ({since}) is after until ({until})")
+        retriever = self.retriever
+        wanted = self._outlets(outlets)
+        deep = Retriever(retriever.index, RetrievalOptions(top_k=passages, candidates=passages),
+                         exact_max=self.settings.exact_search_max)
+        found = deep.retrieve(topic, top_k=passages)
+        gone = files_gone(self.settings, self._built_from, (p.chunk.path for p in found))
+        kept = [p for p in found if p.chunk.path not in gone
+                and (not since or since <= p.chunk.published_at[:10])
+                and (not until or p.chunk.published_at[:10] <= until)
+                and (not wanted or wanted & {p.chunk.source.lower(),
+                                             *(o.lower() for o in p.chunk.also_in)})]
+        articles = by_article(kept)
+        builder = TimelineBuilder(topic, embed=self._embed_for_question, idf=retriever.idf,
+                                  options=options)
+        fields: dict[str, Any] = {"since": since, "until": until,
+                                  "outlets": tuple(sorted(wanted))}
+        first: float | None = None
+        done = 0
+        for size in batches(len(articles)):
+            builder.add([p for group in articles[done:done + size] for p in group])
+            done += size
+            seconds = time.perf_counter() - started
+            if first is None and builder.events():
+                first = seconds
+            yield builder.snapshot(total=len(articles), complete=done >= len(articles),
+                                   seconds=seconds, first_event_seconds=first, **fields)
+        if not articles:
+            yield builder.snapshot(total=0, complete=True,
+                                   seconds=time.perf_counter() - started, **fields)
+
+    def _outlets(self, outlets: Sequence[str]) -> set[str]:
+        """The outlets asked for, lower-cased; raises ``ConfigError`` naming one the index
+        does not hold."""
+        asked = {o.strip().lower() for o in outlets if o.strip()}
+        if not asked:
+            return asked
+        known = {e.source.lower(): e.source for e in self.articles() if e.source}
+        missing = sorted(o for o in outlets if o.strip() and o.strip().lower() not in known)
+        if missing:
+            raise ConfigError(f"no articles from {', '.join(missing)} in the index "
+                              f"(outlets: {', '.join(sorted(known.values())[:12]) or 'none'})")
+        return asked
 
     def warm_up(self) -> threading.Thread:
         """Load the embedder and keyword index and start the local LLM in the background,

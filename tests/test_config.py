@@ -80,9 +80,12 @@ def test_public_api_is_pinned() -> None:
         "ScoredChunk",
         "Settings",
         "StoreError",
+        "Timeline",
+        "TimelineEvent",
         "answer",
         "build_index",
         "stream_answer",
+        "timeline",
     ]
     for name in qa.__all__:
         assert getattr(qa, name) is not None

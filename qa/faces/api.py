@@ -1,4 +1,5 @@
-"""The Python faces: ``answer``, ``stream_answer`` and ``build_index`` over ``QAService``.
+"""The Python faces: ``answer``, ``stream_answer``, ``timeline`` and ``build_index`` over
+``QAService``.
 
 One service per index is kept for the life of the process, so the embedder loads once and
 the local LLM server started for the first question answers the next ones too.
@@ -11,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from qa.config import Settings
-from qa.models import Answer, Evidence, IndexReport
+from qa.models import Answer, Evidence, IndexReport, Timeline
 from qa.service import HistoryLike, QAService
 
 _services: dict[tuple[str, str | None], QAService] = {}
@@ -45,6 +46,24 @@ def stream_answer(
     answer's text as it is generated (empty strings while text is held back), and last the
     full ``Answer``. Stop iterating (or ``close()``) to stop the model's work on it."""
     return service_for(_settings(index_dir)).stream(question, history=history)
+
+
+def timeline(
+    topic: str,
+    *,
+    since: str = "",
+    until: str = "",
+    outlets: Sequence[str] = (),
+    index_dir: Path | str | None = None,
+) -> Timeline:
+    """The story's events in date order (``Timeline``), from every indexed article on
+    ``topic`` published within ``since``..``until`` (``YYYY-MM-DD``, inclusive, "" open) by
+    ``outlets`` (empty: all). For progress and cancelling, iterate
+    ``QAService.timeline`` instead. Raises ``ConfigError`` for an empty topic, a bad day or an
+    unknown outlet, ``NoIndexError`` when there is no index."""
+    *_, last = service_for(_settings(index_dir)).timeline(topic, since=since, until=until,
+                                                          outlets=outlets)
+    return last  # the service always yields a complete timeline last
 
 
 def build_index(

@@ -7,6 +7,7 @@ Every user error is a ``QAError``; it leaves as a one-line message and its exit 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import signal
 import sys
@@ -19,9 +20,9 @@ import click
 
 from qa.config import Settings
 from qa.errors import NoIndexError, QAError
-from qa.faces.export import answer_markdown
+from qa.faces.export import answer_markdown, timeline_markdown
 from qa.faces.render import files_gone_note, terminal_text, verdict_note
-from qa.models import Answer, Evidence, IndexReport
+from qa.models import Answer, Evidence, IndexReport, Timeline
 from qa.service import QAService, split_sources
 
 INDEX_HELP = "Index folder (default: indexes/default, or QA_INDEX_DIR)."
@@ -59,6 +60,7 @@ def main() -> None:
     qa index articles/           build or update the index from a folder or file
     qa index URL                 add a web page, or an RSS/Atom feed's articles
     qa ask "Who met Zelenskyy?"  answer from the index, with numbered sources
+    qa timeline "TOPIC"          a story's events in date order, each quoted and dated
     qa serve                     the chat window and the HTTP API (/v1, /api)
     qa eval retrieval ...        benchmark retrieval on MultiHop-RAG
 
@@ -219,6 +221,87 @@ def format_answer(result: Answer) -> str:
             lines.append(f'    "{quote[:300]}{"…" if len(quote) > 300 else ""}"')
     if result.files_gone:
         lines.extend(["", files_gone_note(result.files_gone)])
+    return terminal_text("\n".join(lines))
+
+
+@main.command("timeline")
+@click.argument("topic")
+@click.option("--since", default="", metavar="YYYY-MM-DD", help="Only articles published on "
+              "or after this day.")
+@click.option("--until", default="", metavar="YYYY-MM-DD", help="Only articles published on "
+              "or before this day.")
+@click.option("--outlet", "outlets", multiple=True, metavar="NAME",
+              help="Only articles of this outlet (repeat for several; any case).")
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), help=INDEX_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the Timeline as one JSON object.")
+@click.option("--markdown", "as_markdown", is_flag=True,
+              help="Print the timeline and its sources (title, outlet, date, URL, quote) as "
+                   "Markdown: qa timeline ... --markdown > story.md")
+def timeline_cmd(topic: str, since: str, until: str, outlets: tuple[str, ...],
+                 index_dir: Path | None, as_json: bool, as_markdown: bool) -> None:
+    """Follow a story: TOPIC's events in date order, from every article on it.
+
+    \b
+    qa timeline "Vantor takeover of Norrland Steel"
+    qa timeline "FTX trial" --since 2023-10-01 --outlet "The Verge" --markdown > ftx.md
+
+    Each event is one line dated by its article, or by a day its sentence states ("on
+    Tuesday", "March 3"), with the quoted sentences it rests on; the same event reported by
+    several outlets, or repeated later, appears once with every outlet ("also reported by").
+    Progress (articles read, events found) goes to stderr on a terminal; Ctrl+C stops and
+    prints the events found so far, marked as stopped."""
+    if as_json and as_markdown:
+        raise click.UsageError("choose one of --json and --markdown")
+    service = QAService(_settings(index_dir=index_dir))
+    live = sys.stderr.isatty()
+    result: Timeline | None = None
+    steps = service.timeline(topic, since=since, until=until, outlets=outlets)
+    try:
+        for result in steps:
+            if live:
+                click.echo(f"\rread {result.articles_read} of {result.articles_total} articles,"
+                           f" {len(result.events)} events", nl=False, err=True)
+    except KeyboardInterrupt:
+        steps.close()
+        if result is None:
+            raise click.Abort() from None
+        result = dataclasses.replace(result, stopped=True)
+    finally:
+        if live:
+            click.echo("", err=True)
+    assert result is not None
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+    elif as_markdown:
+        click.echo(timeline_markdown(result.to_dict()), nl=False)
+    else:
+        click.echo(format_timeline(result))
+
+
+def format_timeline(timeline: Timeline) -> str:
+    """The timeline as the terminal shows it: a summary line, then each event (day, line,
+    quote numbers, outlets) with its quotes beneath (``terminal_text``)."""
+    outlets = {o for e in timeline.events for o in e.outlets}
+    stopped = (f" (stopped after {timeline.articles_read} of {timeline.articles_total} "
+               "articles)") if timeline.stopped else ""
+    lines = [f"{timeline.topic}: {len(timeline.events)} events from "
+             f"{sum(n for _d, n in timeline.articles_per_day)} articles, "
+             f"{len(outlets)} outlets{stopped}"]
+    if not timeline.events:
+        lines.append("No articles on this topic were found in the index.")
+    for event in timeline.events:
+        marks = "".join(f"[{q.number}]" for q in event.quotes)
+        also = f"; also reported by {', '.join(event.also_reported_by)}" \
+            if event.also_reported_by else ""
+        stated = f"; dated by “{event.stated}”" if event.stated else ""
+        lines += ["", f"{event.date or 'undated'}  {event.line} {marks}",
+                  f"    ({event.outlets[0] if event.outlets else '?'}{also}{stated})"]
+        for n, q in enumerate(event.quotes):
+            meta = ", ".join(x for x in (q.source, q.published_at[:10], q.url or q.path) if x)
+            lines.append(f"    [{q.number}] {q.title} ({meta})")
+            if n:  # the first quote is the line itself
+                text = " ".join(q.text.split())
+                lines.append(f'        "{text[:300]}{"…" if len(text) > 300 else ""}"')
     return terminal_text("\n".join(lines))
 
 
