@@ -21,6 +21,7 @@ from qa.errors import ConfigError
 from qa.faces.http_api import Gate, build_api
 from qa.faces.library import library_dir, read_origin, stage_uploads
 from qa.faces.render import CSS, HEAD
+from qa.faces.timeline_view import CSS as TIMELINE_CSS
 from qa.faces.ui import ANSWERING, build_app
 from qa.models import IndexReport
 from qa.service import QAService
@@ -50,7 +51,8 @@ def launch(app: gr.Blocks, settings: Settings, *, api: FastAPI | None = None) ->
     app.queue(default_concurrency_limit=1)
     root = gr.mount_gradio_app(
         api or FastAPI(), app, path="/", server_name=settings.ui_host,
-        server_port=settings.ui_port, auth=_auth(settings.ui_auth), show_error=True, css=CSS,
+        server_port=settings.ui_port, auth=_auth(settings.ui_auth), show_error=True,
+        css=CSS + TIMELINE_CSS,
         head=HEAD, footer_links=["api"], theme=gr.themes.Soft(primary_hue="blue"))
     server = Server(uvicorn.Config(root, host=settings.ui_host, port=settings.ui_port,
                                    log_level="warning"))

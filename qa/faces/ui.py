@@ -16,7 +16,7 @@ import gradio as gr
 
 from qa.config import Settings
 from qa.errors import ConfigError, QAError
-from qa.faces.export import write_chat
+from qa.faces.export import write_chat, write_timeline
 from qa.faces.http_api import Gate
 from qa.faces.library import library_dir, read_origin, resolve_under_root, stage_uploads
 from qa.faces.render import (
@@ -25,6 +25,13 @@ from qa.faces.render import (
     render_chat,
     render_evidence,
     render_sources,
+)
+from qa.faces.timeline_view import (
+    DAY_MARK,
+    EVENT_MARK,
+    chart_frame,
+    events_html,
+    progress_line,
 )
 from qa.models import Answer, Evidence
 from qa.service import QAService, split_sources
@@ -124,6 +131,33 @@ def build_app(service: QAService, settings: Settings, gate: Gate | None = None) 
                                                           visible=False, elem_id="qa-save-json")
                     with gr.Column(scale=2):
                         sources = gr.HTML(render_sources([]), elem_id="qa-sources")
+            with gr.Tab("Timeline", id="timeline"):
+                with gr.Row():
+                    topic = gr.Textbox(label="Follow a story", scale=4, elem_id="qa-topic",
+                                       placeholder="a trial, a takeover, a war…", max_lines=1)
+                    since_box = gr.Textbox(label="Since (YYYY-MM-DD)", scale=1, max_lines=1)
+                    until_box = gr.Textbox(label="Until (YYYY-MM-DD)", scale=1, max_lines=1)
+                    outlets_box = gr.Textbox(label="Outlets (comma-separated; empty: all)",
+                                             scale=2, max_lines=1)
+                with gr.Row():
+                    follow_btn = gr.Button("Build timeline", variant="primary", scale=0,
+                                           min_width=160, elem_id="qa-follow")
+                    stop_btn = gr.Button("Stop", scale=0, min_width=90, elem_id="qa-stop")
+                    save_tl_md = gr.DownloadButton("Save timeline as Markdown", size="sm",
+                                                   visible=False, elem_id="qa-save-tl-md")
+                    save_tl_json = gr.DownloadButton("Save timeline as JSON", size="sm",
+                                                     visible=False, elem_id="qa-save-tl-json")
+                tl_status = gr.Markdown(elem_id="qa-timeline-status")
+                # Articles per day and each event as a mark at its day (its line and outlets
+                # on hover); the list below opens each event onto its quotes.
+                chart = gr.ScatterPlot(
+                    chart_frame(None), x="day", y="articles", color="kind",
+                    color_map={DAY_MARK: "#94a3b8", EVENT_MARK: "#dc2626"},
+                    colors_in_legend=[DAY_MARK, EVENT_MARK],
+                    tooltip=["day", "kind", "event", "outlets"], height=340, y_lim=[0, None],
+                    x_title="day", y_title="articles", label="The story over time",
+                    elem_id="qa-timeline-chart")
+                tl_list = gr.HTML(events_html(None), elem_id="qa-timeline-list")
             with gr.Tab("Index", id="index"):
                 with gr.Row(equal_height=False):
                     stats_md = gr.Markdown(table, elem_id="qa-stats")
@@ -218,6 +252,40 @@ def build_app(service: QAService, settings: Settings, gate: Gate | None = None) 
         for trigger in (clear_btn.click, chat.clear):
             trigger(lambda: ([], [], render_sources([])), outputs=[turns, chat, sources],
                     queue=False, api_visibility="private").then(**save_args)
+
+        # --- timeline ----------------------------------------------------------------------
+        story = gr.State(None)
+        hidden = gr.update(visible=False, value=None)
+
+        def follow(text: str, since: str, until: str, outlets: str) -> Iterator[tuple[Any, ...]]:
+            names = [o.strip() for o in outlets.split(",") if o.strip()]
+            try:
+                for snapshot in service.timeline(text, since=since, until=until,
+                                                 outlets=names):
+                    data = snapshot.to_dict()
+                    if not snapshot.complete:
+                        yield (data, progress_line(data), gr.skip(), events_html(data),
+                               hidden, hidden)
+                        continue
+                    # The chart is drawn once, from the whole story, in the last update: Gradio
+                    # may drop a value a quicker next one follows, and Vega redraws each
+                    # asynchronously, so a run of them could leave an earlier one shown.
+                    saves = [gr.update(visible=True, value=str(write_timeline(data, kind)))
+                             if data["events"] else hidden for kind in ("markdown", "json")]
+                    yield (data, progress_line(data), chart_frame(data), events_html(data),
+                           *saves)
+            except QAError as exc:
+                yield None, f"⚠ {as_text(str(exc))}", chart_frame(None), events_html(None), \
+                    hidden, hidden
+
+        follow_args = {"fn": follow, "inputs": [topic, since_box, until_box, outlets_box],
+                       "outputs": [story, tl_status, chart, tl_list, save_tl_md, save_tl_json],
+                       "concurrency_id": "timeline", "concurrency_limit": 1,
+                       "show_progress": "minimal", "api_visibility": "private"}
+        following = [follow_btn.click(**follow_args), topic.submit(**follow_args)]
+        stop_btn.click(lambda data: progress_line({**data, "stopped": True}) if data else "",
+                       inputs=story, outputs=tl_status, cancels=following, queue=False,
+                       api_visibility="private")
 
         # --- index -----------------------------------------------------------------------
         def refreshed(message: str = "") -> tuple[Any, ...]:
