@@ -100,6 +100,7 @@ def test_since_until_and_outlets_narrow_the_story(story) -> None:  # type: ignor
     ("The deal was signed on December 30.", "2024-01-04", ("2023-12-30", "December 30")),
     ("The deal was signed on 3 March 2022.", "2024-01-04", ("2022-03-03", "3 March 2022")),
     ("Shareholders will vote on Friday.", "2024-03-20", ("", "")),  # not yet happened
+    ("Watch it live, October 3.", "2023-10-02", ("", "")),  # a day to come, not last year's
     ("Shares rose sharply.", "2024-03-20", ("", "")),
     ("The board met on Tuesday.", "", ("", "")),  # no day to resolve against
     ("It ended on February 30.", "2024-03-20", ("", "")),
