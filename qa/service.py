@@ -23,6 +23,8 @@ from qa.answering.timeline import (
     TimelineOptions,
     batches,
     by_article,
+    in_period,
+    known_outlets,
     parse_day,
 )
 from qa.config import Settings
@@ -396,17 +398,14 @@ class QAService:
         if since and until and since > until:
             raise ConfigError(f"since ({since}) is after until ({until})")
         retriever = self.retriever
-        wanted = self._outlets(outlets)
+        wanted = known_outlets(outlets, [e.source for e in self.articles()]) if outlets \
+            else set()
         deep = Retriever(retriever.index, RetrievalOptions(top_k=passages, candidates=passages),
                          exact_max=self.settings.exact_search_max)
         found = deep.retrieve(topic, top_k=passages)
         gone = files_gone(self.settings, self._built_from, (p.chunk.path for p in found))
-        kept = [p for p in found if p.chunk.path not in gone
-                and (not since or since <= p.chunk.published_at[:10])
-                and (not until or p.chunk.published_at[:10] <= until)
-                and (not wanted or wanted & {p.chunk.source.lower(),
-                                             *(o.lower() for o in p.chunk.also_in)})]
-        articles = by_article(kept)
+        articles = by_article(in_period(found, since=since, until=until, outlets=wanted,
+                                        gone=tuple(gone)))
         builder = TimelineBuilder(topic, embed=self._embed_for_question, idf=retriever.idf,
                                   options=options)
         fields: dict[str, Any] = {"since": since, "until": until,
@@ -424,19 +423,6 @@ class QAService:
         if not articles:
             yield builder.snapshot(total=0, complete=True,
                                    seconds=time.perf_counter() - started, **fields)
-
-    def _outlets(self, outlets: Sequence[str]) -> set[str]:
-        """The outlets asked for, lower-cased; raises ``ConfigError`` naming one the index
-        does not hold."""
-        asked = {o.strip().lower() for o in outlets if o.strip()}
-        if not asked:
-            return asked
-        known = {e.source.lower(): e.source for e in self.articles() if e.source}
-        missing = sorted(o for o in outlets if o.strip() and o.strip().lower() not in known)
-        if missing:
-            raise ConfigError(f"no articles from {', '.join(missing)} in the index "
-                              f"(outlets: {', '.join(sorted(known.values())[:12]) or 'none'})")
-        return asked
 
     def warm_up(self) -> threading.Thread:
         """Load the embedder and keyword index and start the local LLM in the background,

@@ -295,6 +295,31 @@ def by_article(passages: Sequence[ScoredChunk]) -> list[list[ScoredChunk]]:
     return list(groups.values())
 
 
+def in_period(passages: Sequence[ScoredChunk], *, since: str, until: str,
+              outlets: set[str], gone: Sequence[str] = ()) -> list[ScoredChunk]:
+    """The passages of articles published within ``since``..``until`` (``YYYY-MM-DD``,
+    inclusive, "" open) by one of ``outlets`` (lower-cased; a copy it also ran counts; empty:
+    any), leaving out files in ``gone`` (deleted since the build). Pure."""
+    left_out = set(gone)
+    return [p for p in passages if p.chunk.path not in left_out
+            and (not since or since <= p.chunk.published_at[:10])
+            and (not until or p.chunk.published_at[:10] <= until)
+            and (not outlets or outlets & {p.chunk.source.lower(),
+                                           *(o.lower() for o in p.chunk.also_in)})]
+
+
+def known_outlets(asked: Sequence[str], held: Sequence[str]) -> set[str]:
+    """The outlets ``asked`` for, lower-cased, from those the index ``held`` (any case);
+    raises ``ConfigError`` in one line naming one it does not hold."""
+    wanted = {o.strip().lower() for o in asked if o.strip()}
+    known = {o.lower(): o for o in held if o}
+    missing = sorted(o for o in asked if o.strip() and o.strip().lower() not in known)
+    if missing:
+        raise ConfigError(f"no articles from {', '.join(missing)} in the index "
+                          f"(outlets: {', '.join(sorted(known.values())[:12]) or 'none'})")
+    return wanted
+
+
 def parse_day(text: str, name: str) -> str:
     """A ``YYYY-MM-DD`` bound ("" stays open); raises ``ConfigError`` in one line otherwise."""
     text = text.strip()
@@ -315,4 +340,5 @@ def batches(total: int) -> Iterator[int]:
         size = 8
 
 
-__all__ = ["TimelineBuilder", "TimelineOptions", "batches", "by_article", "parse_day", "stated_day"]
+__all__ = ["TimelineBuilder", "TimelineOptions", "batches", "by_article", "in_period",
+           "known_outlets", "parse_day", "stated_day"]
