@@ -80,6 +80,12 @@ def test_the_timeline_tab_draws_the_chart_and_the_list(story_app: str, tmp_path:
             labels = [marks.nth(i).get_attribute("aria-label") or ""
                       for i in range(marks.count())]
             assert sum("kind: event;" in label for label in labels) == len(EVENTS)
+            # pointing at an event's mark opens its first quote, numbered as in the list
+            first_mark = next(i for i, label in enumerate(labels) if "kind: event;" in label)
+            marks.nth(first_mark).hover()
+            tip = page.locator("#vg-tooltip-element")
+            tip.wait_for(state="visible", timeout=10_000)
+            assert "quote" in tip.inner_text() and "[1]" in tip.inner_text(), tip.inner_text()
             days = {day for day, _p, _o in EVENTS} | {"2024-03-05", "2024-03-13", "2024-03-20",
                                                        "2024-04-03"}
             assert sum("kind: articles on the topic that day" in label

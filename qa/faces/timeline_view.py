@@ -18,7 +18,8 @@ from qa.faces.render import as_text
 
 DAY_MARK = "articles on the topic that day"
 EVENT_MARK = "event"
-CHART_COLUMNS = ["day", "articles", "kind", "event", "outlets"]
+CHART_COLUMNS = ["day", "articles", "kind", "event", "outlets", "quote"]
+QUOTE_CHARS = 240  # of an event's first quote, in the tooltip its mark opens
 
 CSS = """
 #qa-timeline-list {max-height: 720px; overflow-y: auto}
@@ -36,15 +37,17 @@ def chart_frame(timeline: dict[str, Any] | None) -> pd.DataFrame:
     day, just above that day's count, several events of a day stacked), columns
     ``CHART_COLUMNS`` (and first an empty row of each series): ``day`` a datetime,
     ``articles`` a float, ``kind`` the series (``DAY_MARK`` or ``EVENT_MARK``), ``event``
-    its line cut to 90 characters, ``outlets``."""
+    its line cut to 90 characters, ``outlets``, and ``quote``: its first quoted sentences,
+    numbered like the list's, cut to ``QUOTE_CHARS`` (what pointing at the mark shows)."""
     # One empty row per series: Gradio fixes the chart's colour domain from its first value,
     # so even the empty chart must name both series (Vega draws no mark for a missing value).
     rows: list[dict[str, Any]] = [{"day": None, "articles": float("nan"), "kind": kind,
-                                   "event": "", "outlets": ""} for kind in (DAY_MARK, EVENT_MARK)]
+                                   "event": "", "outlets": "", "quote": ""}
+                                  for kind in (DAY_MARK, EVENT_MARK)]
     counts = dict((d, n) for d, n in (timeline or {}).get("articles_per_day") or ())
     for day, n in sorted(counts.items()):
         rows.append({"day": day, "articles": float(n), "kind": DAY_MARK, "event": "",
-                     "outlets": ""})
+                     "outlets": "", "quote": ""})
     stacked: dict[str, int] = {}
     for event in (timeline or {}).get("events") or ():
         day = event.get("date") or ""
@@ -52,9 +55,13 @@ def chart_frame(timeline: dict[str, Any] | None) -> pd.DataFrame:
             continue  # an undated event has no place on the axis; the list shows it
         stacked[day] = stacked.get(day, 0) + 1
         line = " ".join(str(event.get("line", "")).split())
+        first = (event.get("quotes") or [{}])[0]
+        quote = " ".join(str(first.get("text", "")).split())
+        quote = (f"[{first.get('number', '')}] " if quote else "") + quote[:QUOTE_CHARS] + (
+            "…" if len(quote) > QUOTE_CHARS else "")
         rows.append({"day": day, "articles": counts.get(day, 0) + 0.35 * stacked[day],
                      "kind": EVENT_MARK, "event": line[:90] + ("…" if len(line) > 90 else ""),
-                     "outlets": ", ".join(event.get("outlets") or ())})
+                     "outlets": ", ".join(event.get("outlets") or ()), "quote": quote})
     frame = pd.DataFrame(rows, columns=CHART_COLUMNS)
     frame["day"] = pd.to_datetime(frame["day"])
     frame["articles"] = frame["articles"].astype(float)

@@ -154,7 +154,8 @@ def build_app(service: QAService, settings: Settings, gate: Gate | None = None) 
                     chart_frame(None), x="day", y="articles", color="kind",
                     color_map={DAY_MARK: "#94a3b8", EVENT_MARK: "#dc2626"},
                     colors_in_legend=[DAY_MARK, EVENT_MARK],
-                    tooltip=["day", "kind", "event", "outlets"], height=340, y_lim=[0, None],
+                    tooltip=["day", "kind", "event", "outlets", "quote"], height=340,
+                    y_lim=[0, None],
                     x_title="day", y_title="articles", label="The story over time",
                     elem_id="qa-timeline-chart")
                 tl_list = gr.HTML(events_html(None), elem_id="qa-timeline-list")
