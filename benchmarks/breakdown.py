@@ -192,6 +192,32 @@ def section(rep: dict | None) -> list[str]:
     return lines
 
 
+def quality(reports: dict[str, dict]) -> list[str]:
+    """Issue 24: dev retrieval before and after on the 1x and 30x indexes
+    (``results/quality-Nx.json``)."""
+    if not reports:
+        return []
+    keys = [("hits@4", "Hits@4"), ("hits@10", "Hits@10"), ("mrr@10", "MRR@10"),
+            ("map@10", "MAP@10"), ("fact_recall@10", "FactRecall@10"),
+            ("all_facts@10", "AllFacts@10")]
+    lines = ["### Dev retrieval before and after (issue 24)", "",
+             "All 914 non-null dev questions, top 10, on the 1× index (`qa eval retrieval`) and "
+             "on the 30× index (the same scoring; the gold passages are among 109,120), with the "
+             "code before the change and this code. Latency here was measured on a busy machine "
+             "(load 3–5) and is only indicative; the idle figures are the tables above.", "",
+             "| index | code | " + " | ".join(m for _k, m in keys) + " | p50 ms |",
+             "|---|---|" + "---:|" * (len(keys) + 1)]
+    for size, rep in sorted(reports.items()):
+        for code in ("before", "after"):
+            r = rep[code]
+            lines.append(f"| {size} | {code} | " + " | ".join(f"{r[k]:.4f}" for k, _m in keys)
+                         + f" | {r['latency_ms']['p50']:.0f} |")
+        lines.append(f"| {size} | after − before | " + " | ".join(
+            f"{rep['after'][k] - rep['before'][k]:+.4f}" for k, _m in keys) + " | |")
+    lines.append("")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--index", type=Path, required=True)

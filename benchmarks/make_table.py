@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from breakdown import before_after  # issue 24's figures
+from breakdown import before_after, quality  # issue 24's figures
 from breakdown import section as breakdown_section
 from fold_study import section as fold_section  # this folder's wire-copy study
 
@@ -514,6 +514,8 @@ def main() -> None:
     loaded = [json.loads(f.read_text()) if f.is_file() else None for f in extra]
     lines += before_after(loaded[0], loaded[1])
     lines += breakdown_section(loaded[2])
+    lines += quality({p.stem.split("-", 1)[1]: json.loads(p.read_text())
+                      for p in sorted(RESULTS.glob("quality-*x.json"))})
     start = RESULTS / "start-609.json"
     lines += start_section(json.loads(start.read_text()) if start.is_file() else None)
     vectors = RESULTS / "vector-search.json"

@@ -23,16 +23,10 @@ Per size N, each step in its own process (so no process holds another's store op
   over ``--latency-queries`` dev questions; at 1x all dev questions, scored (quality).
 
 Results merge by size into ``benchmarks/results/scale.json`` (a size run again replaces its
-entry); ``benchmarks/make_table.py`` renders them into docs/benchmarks.md. Each size's build
-figures are also kept in ``WORK/build-Nx.json``: ``--probe-only`` probes the indexes already in
-``WORK`` again (``--keep`` keeps them), for instance with another commit's code (``--code``: a
-worktree whose ``qa`` the probes import) into another results file (``--out``), so that before
-and after are timed on the same indexes and the same machine state:
-
-    python benchmarks/scale.py --sizes 1,10,30 ... --work /tmp/qa-scale --keep    # build
-    python benchmarks/scale.py --sizes 1,10,30 ... --probe-only --code /tmp/base \
-        --out benchmarks/results/scale-before.json                                 # before
-    python benchmarks/scale.py --sizes 1,10,30 ... --probe-only                    # after
+entry); ``benchmarks/make_table.py`` renders them into docs/benchmarks.md. Build figures are
+also kept in ``WORK/build-Nx.json``: ``--probe-only`` probes the indexes already in ``WORK``
+(built with ``--keep``) again, with another tree's code if ``--code`` names one (the code before
+a change, a worktree) into another file (``--out``): before and after on the same indexes.
 """
 
 from __future__ import annotations
@@ -56,6 +50,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "scale.json"
 PLOT = ROOT / "docs" / "scale.png"
+BEFORE = RESULTS.with_name("scale-before.json")  # the code before issue 24, same indexes
 PROJECT_TO = 1_000_000  # chunks
 
 
@@ -359,7 +354,8 @@ def main() -> None:
         results["machine"] = {"cores": os.cpu_count(), "python": sys.version.split()[0]}
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=1) + "\n")
-    plot(results["sizes"], PLOT)
+    if args.out == RESULTS:  # the figure shows this code's run (and the "before" beside it)
+        plot(results["sizes"], PLOT)
 
 
 def format_entry(e: dict[str, Any]) -> str:
@@ -441,6 +437,11 @@ def plot(entries: list[dict[str, Any]], path: Path) -> None:
                     color=dots.get_color())
             ax.annotate(f"{a + b * PROJECT_TO:,.0f}", (PROJECT_TO, a + b * PROJECT_TO),
                         fontsize=7, ha="right", va="bottom", color=dots.get_color())
+        if unit == "ms" and BEFORE.is_file():  # issue 24: the code before, same indexes
+            old = json.loads(BEFORE.read_text())["sizes"]
+            for mode in ("embedded", "server"):
+                ax.plot([e["chunks"] for e in old], [e[mode]["p50_ms"] for e in old], "x:",
+                        color="grey", label=f"before: {mode} p50")
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("chunks (dashed: linear fit to 1M)", fontsize=8)
         ax.set_ylabel(unit, fontsize=8)
