@@ -11,6 +11,7 @@ from pathlib import Path
 from breakdown import before_after, quality  # issue 24's figures
 from breakdown import section as breakdown_section
 from fold_study import section as fold_section  # this folder's wire-copy study
+from timeline import section as timeline_section  # this folder's timeline benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -520,6 +521,8 @@ def main() -> None:
     lines += start_section(json.loads(start.read_text()) if start.is_file() else None)
     vectors = RESULTS / "vector-search.json"
     lines += vector_search_section(json.loads(vectors.read_text()) if vectors.is_file() else None)
+    timelines = RESULTS / "timeline.json"
+    lines += timeline_section(json.loads(timelines.read_text()) if timelines.is_file() else None)
     lines += [
         "## Reproduce", "",
         "```",
@@ -558,6 +561,8 @@ def main() -> None:
         "--queries $D/queries-dev.json",
         "python benchmarks/fold_study.py --corpus $D/corpus.json --queries $D/queries-dev.json "
         "--out benchmarks/results/fold-study.json",
+        "python benchmarks/timeline.py --index /tmp/mh-index "
+        "--out benchmarks/results/timeline.json",
         "python benchmarks/make_table.py",
         "```", "",
         "The same figures, one run at a time: `qa eval retrieval|answers|ingest ... --json`.", "",
