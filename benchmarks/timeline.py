@@ -31,7 +31,7 @@ from typing import Any
 
 from qa.config import Settings
 from qa.models import Timeline
-from qa.retrieval.retrieve import RetrievalOptions, Retriever
+from qa.retrieval.retrieve import RetrievalOptions
 from qa.service import TIMELINE_PASSAGES, QAService
 
 TOPICS = [
@@ -50,8 +50,8 @@ TOPICS = [
 
 def topic_articles(service: QAService, topic: str, generous: float) -> set[str]:
     """Articles with a passage at cosine >= ``generous`` among the topic's deep retrieval."""
-    deep = Retriever(service.retriever.index,
-                     RetrievalOptions(top_k=TIMELINE_PASSAGES, candidates=TIMELINE_PASSAGES))
+    deep = service.retriever.with_options(
+        RetrievalOptions(top_k=TIMELINE_PASSAGES, candidates=TIMELINE_PASSAGES))
     return {p.chunk.article_id for p in deep.retrieve(topic, top_k=TIMELINE_PASSAGES)
             if (p.vector_score or 0.0) >= generous}
 

@@ -400,8 +400,7 @@ class QAService:
         retriever = self.retriever
         wanted = known_outlets(outlets, [e.source for e in self.articles()]) if outlets \
             else set()
-        deep = Retriever(retriever.index, RetrievalOptions(top_k=passages, candidates=passages),
-                         exact_max=self.settings.exact_search_max)
+        deep = retriever.with_options(RetrievalOptions(top_k=passages, candidates=passages))
         found = deep.retrieve(topic, top_k=passages)
         gone = files_gone(self.settings, self._built_from, (p.chunk.path for p in found))
         articles = by_article(in_period(found, since=since, until=until, outlets=wanted,

@@ -168,3 +168,21 @@ def test_a_hops_day_scope_is_its_outlets_passages_of_that_day(real_index: Articl
     assert np.array_equal(first.rows, np.flatnonzero((source == source[row]) & (day == d)))
     _o, none = retriever._hop_scope(Hop(sources=(name,), days=("1999-01-01",)))  # noqa: SLF001
     assert none is None, "a day none of the outlet's passages has ranks nothing first"
+
+
+def test_a_deeper_retriever_shares_what_was_opened_and_ranks_as_a_new_one(
+        real_index: ArticleIndex) -> None:
+    from qa.retrieval.retrieve import RetrievalOptions
+
+    retriever = Retriever(real_index)
+    retriever.warm()
+    options = RetrievalOptions(top_k=200, candidates=200)
+    deep = retriever.with_options(options)
+    assert deep.keyword is retriever.keyword and deep.scopes is retriever.scopes
+    assert deep.options is options and retriever.options is not options
+    fresh = Retriever(real_index, options)
+    for question in _questions(5):
+        ours = [(p.chunk.id, round(p.score, 9)) for p in deep.retrieve(question, top_k=200)]
+        assert ours == [(p.chunk.id, round(p.score, 9))
+                        for p in fresh.retrieve(question, top_k=200)]
+        assert len(ours) > 10

@@ -173,6 +173,16 @@ class Retriever:
         return keyword.open_build(self.index.keyword_root, state.key, complete=not state.writing,
                                   rows=state.count, load_chunks=self.index.chunks)
 
+    def with_options(self, options: RetrievalOptions) -> Retriever:
+        """This retriever with other ``options`` (a timeline's deep retrieval), sharing what it
+        has opened: the keyword build, its scopes, the vector search and its caches, so no
+        second copy is read or sorted."""
+        other = Retriever(self.index, options, exact_max=self.exact_max)
+        for name in ("keyword", "scopes", "_search", "_codes", "_patterns"):
+            if name in self.__dict__:  # a cached_property already computed here
+                other.__dict__[name] = self.__dict__[name]
+        return other
+
     @property
     def stamp(self) -> str:
         """The build stamp of the keyword build open (``StoreState.key`` when it was opened)."""
