@@ -90,6 +90,11 @@ def test_scopes_by_bisection_hold_what_masks_over_every_row_hold(corpus: Keyword
     assert np.array_equal(scopes.times([hms]), np.flatnonzero(clock == c))
     assert np.array_equal(scopes.times([hms[:5]]), np.flatnonzero(clock // 100 == c // 100))
     assert scopes.size(scopes.outlets([], [])) == 0, "no outlet is no passage, not all"
+    lo, hi = int(np.percentile(day[day > 0], 25)), int(np.percentile(day[day > 0], 60))
+    since, until = (f"{x // 10000}-{x // 100 % 100:02d}-{x % 100:02d}" for x in (lo, hi))
+    assert np.array_equal(scopes.period(since, until), np.flatnonzero((day >= lo) & (day <= hi)))
+    assert np.array_equal(scopes.period(since), np.flatnonzero(day >= lo))
+    assert np.array_equal(scopes.period("", until), np.flatnonzero((day > 0) & (day <= hi)))
 
 
 def test_a_bm25_scope_gives_the_top_of_an_unrestricted_ranking_filtered(

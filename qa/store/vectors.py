@@ -152,6 +152,15 @@ class Scopes:
         order, values = self._by_day
         return _ranges(order, values, [(c, c) for c in sorted(codes)])
 
+    def period(self, since: str = "", until: str = "") -> np.ndarray:
+        """The rows published within ``since``..``until`` (``YYYY-MM-DD``, inclusive; an empty
+        end is open), int64, ascending; by bisection over the rows in day order. Passages
+        with no date (day 0) are in no period."""
+        lo = int(since.replace("-", "")) if since else 1
+        hi = int(until.replace("-", "")) if until else 99_991_231
+        order, values = self._by_day
+        return _ranges(order, values, [(max(lo, 1), hi)])
+
     def times(self, times: Sequence[str]) -> np.ndarray:
         """The rows published at the named times (``HH:MM``: any second of that minute;
         ``HH:MM:SS``; see ``keyword.day_and_clock``), int64, ascending."""
