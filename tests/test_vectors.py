@@ -1,5 +1,7 @@
-"""``qa.store.vectors``: a small scope's vectors are fetched from the store once, then kept for the
-next question within a bound, and the kept ones rank exactly as freshly fetched ones."""
+"""``qa.store.vectors``: for a build without a vector copy (``qa.store.vector_copy``; made before
+copies were kept, or by a process that could not write one), a small scope's vectors are fetched
+from the store once, then kept for the next question within a bound, and the kept ones rank
+exactly as freshly fetched ones."""
 
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ def test_a_small_scopes_vectors_are_fetched_once_and_the_cache_is_bounded(
     index = ArticleIndex(settings, embedder=embedder)
     retriever = Retriever(index)
     kw = retriever.keyword
+    assert kw.vectors is not None
+    kw.vectors = None  # as a build without a copy
     vector = retriever.embed_question("How much military aid has NATO delivered?")
     fetched: list[int] = []
     store = index.passages

@@ -16,15 +16,18 @@ saved before the collection's stamp names it, so a stamp never names a missing b
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from qa.config import Settings
 from qa.errors import IngestError
 from qa.models import Article, Chunk, IndexReport, IngestProblem
 from qa.sources import formats, ids, web
 from qa.sources.articles import fold_duplicates
-from qa.store import chunking, keyword
+from qa.store import chunking, keyword, vector_copy
 from qa.store.index import ArticleIndex, StoreState
 
 _GROUP = 256  # chunks embedded and written together: one Chroma upsert per group
@@ -155,6 +158,8 @@ def _keyword_build(index: ArticleIndex, before: StoreState | None, touched: set[
         if last is not None and last.rows != before.count:
             last = None
     if last is not None and before is not None and before.stamp and not touched:
+        if last.vectors is None:  # a build from before copies were kept gets one now
+            _copy_vectors(index, root / before.key, last, None, set())
         return before.stamp, last.articles  # nothing changed: the same build stays
     table = new
     if last is not None:
@@ -164,9 +169,33 @@ def _keyword_build(index: ArticleIndex, before: StoreState | None, touched: set[
         table.add(index.chunks())
     arrays, meta = table.finish()
     stamp = keyword.new_stamp()
-    keyword.save(arrays, meta, root, stamp)
+    folder = keyword.save(arrays, meta, root, stamp)
+    made = keyword.KeywordIndex.load(folder)
+    if made is not None:
+        _copy_vectors(index, folder, made, last, touched)
     keyword.prune(root, keep={stamp, before.key if before else ""})
     return stamp, int(meta["articles"])
+
+
+def _copy_vectors(index: ArticleIndex, folder: Path, build: keyword.KeywordIndex,
+                  last: keyword.KeywordIndex | None, touched: set[str]) -> None:
+    """Write the build's vector copy (``qa.store.vector_copy``): the vectors of passages the
+    last build held copied from its copy, unless their article is ``touched`` (a changed
+    article's passages keep their ids but not their vectors); the others read back from the
+    store. Raises ``StoreError``."""
+    ids = list(build.ids)
+    earlier = None
+    if last is not None and last.vectors is not None:
+        where = last.rows_of(ids)
+        if touched:
+            where[[keyword.article_of(cid) in touched for cid in ids]] = -1
+        earlier = (last.vectors, where)
+
+    def fetch(wanted: Sequence[str]) -> dict[str, np.ndarray]:
+        found = index.passages(wanted, vectors=True, texts=False)
+        return {cid: vec for cid, (_chunk, vec) in found.items() if vec is not None}
+
+    vector_copy.write(folder, ids, fetch, last=earlier)
 
 
 def _still_held(index: ArticleIndex, path: Path) -> str:

@@ -38,6 +38,7 @@ import numpy as np
 
 from qa.errors import StoreError
 from qa.models import Chunk
+from qa.store import vector_copy
 
 FORMAT = 1
 K1, B = 1.5, 0.75  # bm25s's defaults, with which the retrieval figures were measured
@@ -290,6 +291,9 @@ class KeywordIndex:
         self.terms = Strings(arrays["terms"], arrays["terms_off"])
         self.ids = Strings(arrays["ids"], arrays["ids_off"])
         self._term_ids: dict[str, int] = {}  # terms looked up so far (a question's recur)
+        # the stored vectors in row order, memory-mapped (``qa.store.vector_copy``); None:
+        # this build has no copy, so exact scope search fetches them from the store
+        self.vectors: np.ndarray | None = None
 
     @classmethod
     def load(cls, folder: Path) -> KeywordIndex | None:
@@ -302,7 +306,9 @@ class KeywordIndex:
             arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in _ARRAYS}
         except (OSError, ValueError):
             return None
-        return cls(arrays, meta)
+        found = cls(arrays, meta)
+        found.vectors = vector_copy.load(folder, found.rows)
+        return found
 
     @classmethod
     def build(cls, chunks: Sequence[Chunk], *, stamp: str = "") -> KeywordIndex:

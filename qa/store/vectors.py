@@ -11,8 +11,9 @@ listed unless searched exactly); a day scope lists its rows.
 
 - the whole index: one unrestricted search of Chroma's HNSW index;
 - a small scope (at most ``exact_max`` passages): exactly, from the stored vectors of its own
-  passages, kept for the next question that searches it (outlets and days recur), up to
-  ``CACHE_MAX`` vectors in all, the least recently used dropped first;
+  passages, read from the build's memory-mapped copy (``qa.store.vector_copy``; fetched from
+  the store when the build has none), kept for the next question that searches it (outlets
+  and days recur), up to ``CACHE_MAX`` vectors in all, the least recently used dropped first;
 - a large one: the unrestricted HNSW search made wider (``k`` grown by the share of the index
   the scope holds, at most ``WIDE_MAX``) and filtered afterwards, one search per question shared
   by every large scope. A filtered HNSW search (Chroma's ``where``) costs what the filter
@@ -260,15 +261,23 @@ class VectorSearch:
             self._cache.move_to_end(scope.key)
             return hit
         rows = self.scopes.members(scope)
-        ids = self.keyword.ids_of(rows)
-        stored = self.index.passages(ids, vectors=True, texts=False)
-        held = [(r, stored[i][1]) for r, i in zip(rows.tolist(), ids, strict=True) if i in stored]
-        if not held:
+        copy = self.keyword.vectors
+        if copy is not None:  # the build's own copy: a page-cache read, no store call
+            held_rows, matrix = rows, np.asarray(copy[rows], dtype=np.float32)
+        else:
+            ids = self.keyword.ids_of(rows)
+            stored = self.index.passages(ids, vectors=True, texts=False)
+            held = [(r, stored[i][1]) for r, i in zip(rows.tolist(), ids, strict=True)
+                    if i in stored]
+            if not held:
+                return _NONE, np.zeros((0, 0), np.float32)
+            held_rows = np.asarray([r for r, _v in held], dtype=np.int64)
+            matrix = np.stack([v for _r, v in held]).astype(np.float32)
+        if not len(held_rows):
             return _NONE, np.zeros((0, 0), np.float32)
-        matrix = np.stack([v for _r, v in held]).astype(np.float32)
         matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
-        found = (np.asarray([r for r, _v in held], dtype=np.int64), matrix)
-        if scope.key and len(held) == len(rows) and len(rows) <= self.cache_max:
+        found = (held_rows, matrix)
+        if scope.key and len(held_rows) == len(rows) and len(rows) <= self.cache_max:
             # a scope missing passages (a build under way) is fetched again next time
             self._cache[scope.key] = found
             self._cached += len(rows)
