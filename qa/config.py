@@ -144,6 +144,12 @@ class Settings(BaseSettings):
         "read; a yes-or-no question "
         "with a named outlet below it is refused without asking the model."
     )
+    archive_after_days: int = Field(
+        default=14, ge=0, description="Relative dates in a question (\"last week\", "
+        "\"yesterday\") are read against today's date, unless the index's newest article is "
+        "more than this many days old: then against that article's day (an archive), and the "
+        "answer says so (qa.retrieval.dates)."
+    )
     reading_check: bool = Field(
         default=False, description="After an answer passes the lexical checks, the model "
         "answers the question again from the cited excerpts alone (qa.answering.reading); an "

@@ -118,6 +118,30 @@ class HopEvidence:
 
 
 @dataclass(frozen=True)
+class Period:
+    """The period, outlets and order an answer's articles were restricted to: what the
+    question said ("last week", "latest") combined with the filters a person set (the
+    narrower wins).
+
+    ``since``..``until`` are ``YYYY-MM-DD`` (inclusive, "" open; ``since`` after ``until`` is a
+    period holding nothing); ``outlets`` the outlets set as a filter (empty: all); ``words`` what
+    the question said of the period ("" when only filters set it); ``latest`` whether newer
+    articles were ranked first; ``reference`` the day relative words were resolved against
+    (``YYYY-MM-DD``, "" when none were) and ``reference_is`` which day that was (``"today"``, or
+    ``"newest article"`` for an archive); ``label`` all this in one line ("published from 25
+    March 2024 to 31 March 2024 (“last week”, as of 3 April 2024, the newest article)")."""
+
+    since: str = ""
+    until: str = ""
+    outlets: tuple[str, ...] = ()
+    words: str = ""
+    latest: bool = False
+    reference: str = ""
+    reference_is: str = ""
+    label: str = ""
+
+
+@dataclass(frozen=True)
 class Evidence:
     """The first event of a streamed answer: what the model is about to read, and when.
 
@@ -126,7 +150,8 @@ class Evidence:
     An empty ``snippets`` means the answer is a refusal made without the model.
     ``files_gone`` are the paths of retrieved articles left out because their files were
     deleted since the index was built. ``hops`` are the articles the question names by
-    outlet, in its order, each with its own snippets (empty when it names none).
+    outlet, in its order, each with its own snippets (empty when it names none). ``period``
+    is the period and outlets the articles were restricted to (None: none, all articles).
     """
 
     question: str
@@ -136,6 +161,7 @@ class Evidence:
     mode: str = "snippets"
     files_gone: tuple[str, ...] = ()
     hops: tuple[HopEvidence, ...] = ()
+    period: Period | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form (the ``/ask`` endpoint's first event)."""
@@ -212,6 +238,8 @@ class Answer:
     check_seconds: float | None = None
     # articles the question names that the evidence does not hold ("The Verge on “…”")
     uncovered: tuple[str, ...] = ()
+    # the period, outlets and recency its articles were restricted to (None: all articles)
+    period: Period | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready form, as ``qa ask --json`` and the UI API return it."""

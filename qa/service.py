@@ -8,6 +8,7 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -15,18 +16,18 @@ from typing import Any
 import numpy as np
 
 from qa.answering import evidence
-from qa.answering.answer import Prompts, Turn, condense, generate, refused_answer
+from qa.answering.answer import Prompts, condense, generate, refused_answer
 from qa.answering.hop_coverage import hop_coverage, hop_evidence, uncovered
 from qa.answering.reading import ReadingCheck
-from qa.answering.timeline import (
-    TimelineBuilder,
-    TimelineOptions,
-    batches,
-    by_article,
-    in_period,
-    known_outlets,
-    parse_day,
+from qa.answering.scoping import (
+    HistoryLike,
+    check_bounds,
+    newest_numbered,
+    normalise_history,
+    refusal_in,
+    scope,
 )
+from qa.answering.timeline import TimelineBuilder, TimelineOptions, batches, by_article, in_period
 from qa.config import Settings
 from qa.embedding.onnx_embed import OnnxEmbedding
 from qa.errors import ConfigError, IngestError, QAError, StoreError
@@ -49,8 +50,6 @@ from qa.sources.deleted import files_gone
 from qa.store.build import build_index
 from qa.store.index import ArticleIndex, IndexStats
 
-HistoryLike = Sequence[Turn] | Sequence[Answer] | Sequence[dict[str, Any]] | None
-
 
 def split_sources(sources: Sequence[str]) -> tuple[Path | None, list[str]]:
     """What ``qa index`` was given: at most one folder or file, and any http(s) URLs.
@@ -62,20 +61,6 @@ def split_sources(sources: Sequence[str]) -> tuple[Path | None, list[str]]:
         raise IngestError(f"give one folder or file to mirror, not {len(paths)} "
                           f"({', '.join(paths[:3])}); web page and feed URLs may be added")
     return (Path(paths[0]) if paths else None), urls
-
-
-def normalise_history(history: HistoryLike) -> list[Turn]:
-    """Accept (question, answer) pairs, ``Answer`` objects or {"question","answer"} dicts."""
-    turns: list[Turn] = []
-    for turn in history or ():
-        if isinstance(turn, Answer):
-            turns.append((turn.question, turn.text))
-        elif isinstance(turn, dict):
-            turns.append((str(turn.get("question", "")), str(turn.get("answer", ""))))
-        else:
-            q, a = turn
-            turns.append((str(q), str(a)))
-    return turns
 
 
 TIMELINE_PASSAGES = 400  # passages a timeline reads: a story of fifty articles, all of them
@@ -274,6 +259,9 @@ class QAService:
         history: HistoryLike = None,
         instructions: str = "",
         evidence: str | None = None,
+        since: str = "",
+        until: str = "",
+        outlets: Sequence[str] = (),
     ) -> Iterator[Evidence | str | Answer]:
         """Yield the ``Evidence`` first (as soon as retrieval and selection finish), then the
         text as the model writes it (an empty string for each token held back, as the start
@@ -282,35 +270,44 @@ class QAService:
         ``instructions`` are extra words to the model after the question (the benchmarks ask
         for a short final answer); the rules, refusal and citation checks stay the same.
         ``evidence`` (``snippets`` or ``passages``) overrides ``QA_EVIDENCE`` for this
-        question. Closing the iterator early stops the model's work on it."""
+        question. ``since``/``until`` (``YYYY-MM-DD``) and ``outlets`` restrict the articles
+        read, with what the question says ("last week", "latest"; ``qa.answering.scoping``),
+        as ``Answer.period`` reports; ``ConfigError`` for a bad one. Closing the iterator early
+        stops the model's work on it."""
         started = time.perf_counter()
         question = question.strip()
         mode = evidence or self.settings.evidence
-
         gone: tuple[str, ...] = ()
+        period = None
 
         def nothing(standalone: str) -> Iterator[Evidence | Answer]:
             seconds = time.perf_counter() - started
-            yield Evidence(question, standalone, (), seconds, mode, gone)
+            yield Evidence(question, standalone, (), seconds, mode, gone, period=period)
             refusal = refused_answer(question, self.prompts, standalone=standalone,
                                      started=started)
-            yield dataclasses.replace(refusal, files_gone=gone)
+            yield refusal_in(period, dataclasses.replace(refusal, files_gone=gone))
 
         if not question:
             yield from nothing(question)
             return
+        retriever = self.retriever
+        bounds = check_bounds(since, until, outlets, retriever.keyword.sources)
         turns = normalise_history(history)
         standalone = condense(question, turns, self.llm, self.prompts) if turns else question
-        passages = self.retrieve(standalone)
+        topic, within, period = scope(standalone, bounds, retriever, today=date.today(),
+                                      archive_after_days=self.settings.archive_after_days)
+        passages = retriever.retrieve(topic, within=within)
         # Deleted files are not read from behind the user's back; the answer says they were
         # left out, and `qa index` removes them for good.
         gone = tuple(sorted(files_gone(self.settings, self._built_from,
                                        (p.chunk.path for p in passages))))
         passages = [p for p in passages if p.chunk.path not in gone]
-        if not passages or best_similarity(passages) < self.settings.min_similarity:
+        # no topic ("What happened last week?"): every article of the period matches, no floor
+        if not passages or best_similarity(passages) < self.settings.min_similarity * within.topic:
             yield from nothing(standalone)
             return
         snippets = tuple(self.select_evidence(standalone, passages, mode=mode))
+        snippets = newest_numbered(snippets) if within.latest else snippets
         if not snippets:
             yield from nothing(standalone)
             return
@@ -320,7 +317,7 @@ class QAService:
         missing = uncovered(coverage, floor)
         seconds = time.perf_counter() - started
         yield Evidence(question, standalone, snippets, seconds, mode, gone,
-                       hop_evidence(coverage, snippets, floor))
+                       hop_evidence(coverage, snippets, floor), period)
         if missing and asks_yes_or_no(standalone):
             # A yes or no about what named articles say, and one of them was not found: the
             # model still answers, and its Yes or No is a guess. Near-miss rows, dev records
@@ -330,7 +327,7 @@ class QAService:
             refusal = refused_answer(question, self.prompts, standalone=standalone,
                                      started=started, snippets=snippets, missing=missing)
             yield dataclasses.replace(refusal, files_gone=gone, evidence_seconds=seconds,
-                                      evidence_mode=mode)
+                                      evidence_mode=mode, period=period)
             return
         for item in generate(
             question,
@@ -348,7 +345,8 @@ class QAService:
             uncovered=missing,
             joins=bool(coverage),
         ):
-            yield dataclasses.replace(item, files_gone=gone) if isinstance(item, Answer) else item
+            yield dataclasses.replace(item, files_gone=gone, period=period) \
+                if isinstance(item, Answer) else item
 
     def ask(
         self,
@@ -358,10 +356,14 @@ class QAService:
         on_text: Callable[[str], None] | None = None,
         instructions: str = "",
         evidence: str | None = None,
+        since: str = "",
+        until: str = "",
+        outlets: Sequence[str] = (),
     ) -> Answer:
-        """The checked ``Answer``; ``on_text`` sees each piece of text as it is generated."""
+        """The checked ``Answer`` (options as ``stream``'s); ``on_text`` sees each piece of
+        text as it is generated."""
         for item in self.stream(question, history=history, instructions=instructions,
-                                evidence=evidence):
+                                evidence=evidence, since=since, until=until, outlets=outlets):
             if isinstance(item, Answer):
                 return item
             if on_text and isinstance(item, str):
@@ -394,12 +396,9 @@ class QAService:
         topic = " ".join(topic.split())
         if not topic:
             raise ConfigError("give a topic to follow, such as \"the Harlow bridge trial\"")
-        since, until = parse_day(since, "since"), parse_day(until, "until")
-        if since and until and since > until:
-            raise ConfigError(f"since ({since}) is after until ({until})")
         retriever = self.retriever
-        wanted = known_outlets(outlets, [e.source for e in self.articles()]) if outlets \
-            else set()
+        bounds = check_bounds(since, until, outlets, retriever.keyword.sources)
+        since, until, wanted = bounds.since, bounds.until, {o.lower() for o in bounds.outlets}
         deep = retriever.with_options(RetrievalOptions(top_k=passages, candidates=passages))
         found = deep.retrieve(topic, top_k=passages)
         gone = files_gone(self.settings, self._built_from, (p.chunk.path for p in found))

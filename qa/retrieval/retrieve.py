@@ -24,12 +24,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from qa.models import ScoredChunk
+from qa.retrieval.dates import LATEST_POOL, Within, newest_first
 from qa.retrieval.plan import Hop, Plan, outlet_patterns, plan_hops
 from qa.store import keyword
 from qa.store.index import ArticleIndex
@@ -194,6 +196,40 @@ class Retriever:
         return Scopes(self.keyword)
 
     @cached_property
+    def newest_day(self) -> date | None:
+        """The day of the newest dated passage of this build (None: no dated passage); one
+        pass over the day column, once per build."""
+        days = np.asarray(self.keyword.arrays["day"]) if self.keyword.rows else np.zeros(0)
+        newest = int(days.max()) if len(days) else 0
+        if not newest:
+            return None
+        return date(newest // 10000, newest // 100 % 100, newest % 100)
+
+    def _within(self, within: Within) -> Scope:
+        """The passages ``within`` admits, listed (by bisection over the rows in day order,
+        then outlets by their numbers; ``Scopes``)."""
+        rows = self.scopes.period(within.since, within.until) \
+            if within.since or within.until else None
+        if within.outlets:
+            names = tuple(o for o in within.outlets if o in self._codes)
+            outlets = self.scopes.outlets(names, [self._codes[o] for o in names])
+            rows = self.scopes.members(outlets) if rows is None \
+                else rows[self.scopes.admits(outlets, rows)]
+        assert rows is not None
+        return Scope(rows=rows, key=("within", within.since, within.until, within.outlets))
+
+    def _narrow(self, scope: Scope, base: Scope) -> Scope:
+        """The passages of ``scope`` that ``base`` holds (``scope`` itself when ``base`` is
+        every passage)."""
+        if base.whole:
+            return scope
+        if scope.whole:
+            return base
+        assert base.rows is not None
+        rows = base.rows[self.scopes.admits(scope, base.rows)]
+        return Scope(rows=rows, sources=scope.sources, key=(*scope.key, "&", *base.key))
+
+    @cached_property
     def _search(self) -> VectorSearch:
         self.index.require_searchable()
         return VectorSearch(self.index, self.keyword, exact_max=self.exact_max,
@@ -299,18 +335,29 @@ class Retriever:
         opts = self.options
         return plan_hops(question, self._patterns if opts.outlets else [], dates=opts.dates)
 
+    def outlet_spans(self, question: str) -> list[tuple[int, int]]:
+        """Where ``question`` names an outlet of this index (start, end), as ``plan`` reads them."""
+        return [m.span() for pattern, _names in self._patterns for m in pattern.finditer(question)]
+
     def idf(self, terms: Iterable[str]) -> dict[str, float]:
         """BM25's inverse document frequency of each stemmed term over this index's passages
         (Robertson-Sparck Jones with +1 inside the log, as bm25s and Lucene use); a term no
         passage holds gets the highest value."""
         return self.keyword.idf(terms)
 
-    def retrieve(self, question: str, *, top_k: int | None = None) -> list[ScoredChunk]:
-        """The passages for a question, best first, every named hop and claim represented.
-        Raises ``StoreError`` when the store cannot be read."""
+    def retrieve(self, question: str, *, top_k: int | None = None,
+                 within: Within | None = None) -> list[ScoredChunk]:
+        """The passages for a question, best first, every named hop and claim represented;
+        only those ``within`` admits, newest first among the matching when it asks for the
+        latest. Raises ``StoreError`` when the store cannot be read."""
         if not self.keyword.rows or not question.strip():
             return []
         opts = self.options
+        within = within or Within()
+        base = self._within(within) if within.restricts else _WHOLE
+        if base.rows is not None and not len(base.rows):
+            return []
+        top_k = top_k or opts.top_k
         plan = self.plan(question)
         clauses = {h: c for h, c in plan.clauses.items() if opts.clauses}
         claims = plan.claims if opts.claims else ()
@@ -327,7 +374,10 @@ class Retriever:
                 continue
             if outlets is not None:
                 named.append(outlets)
-            scope = outlets or _WHOLE
+            scope = self._narrow(outlets or _WHOLE, base)
+            if first is not None:  # the day named, within the period set: else no day first
+                first = self._narrow(first, base)
+                first = first if first.rows is not None and len(first.rows) else None
             count = plan.counts[hop] if opts.hops_first else 0
             own = clauses.get(hop, ())
             if own and len(own) == count:  # one ranking per mention, each by its own words
@@ -340,16 +390,18 @@ class Retriever:
         if named:
             names = tuple(dict.fromkeys(n for s in named for n in s.sources))
             claim_scope = self.scopes.outlets(names, [self._codes[n] for n in names])
+        claim_scope = self._narrow(claim_scope, base)
         claim_rankings = [self._ranked(full + scores[c], claim_scope, None, memo) for c in claims]
         rows = assemble(
             hop_rankings,
-            self._ranked(full, _WHOLE, None, memo),
+            self._ranked(full, base, None, memo),
             self.keyword.article,
-            top_k=top_k or opts.top_k,
+            top_k=top_k * LATEST_POOL if within.latest else top_k,
             per_article=opts.per_article,
             claim_rankings=claim_rankings,
         )
-        return self._passages(rows, full)
+        found = self._passages(rows, full)
+        return newest_first(found, top_k) if within.latest else found
 
     def _passages(self, rows: list[int], full: list[_Ranking]) -> list[ScoredChunk]:
         """The top rows as scored passages, read from the store (a passage it no longer holds,
@@ -385,9 +437,11 @@ __all__ = [
     "Plan",
     "RetrievalOptions",
     "Retriever",
+    "Within",
     "assemble",
     "best",
     "best_similarity",
+    "newest_first",
     "outlet_patterns",
     "plan_hops",
     "rrf",
