@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qa.answering.hop_coverage import hop_coverage, uncovered
+from qa.answering.hop_coverage import hop_coverage, on_days, uncovered
 from qa.models import Answer, Chunk, Evidence, Snippet
 from qa.retrieval.plan import outlet_patterns, plan_hops
 from qa.service import QAService
@@ -87,3 +87,44 @@ def test_a_comparison_whose_second_article_does_not_discuss_the_claim_is_refused
     assert answer.refused and answer.citations == ()
     assert [u.split(" on “")[0] for u in answer.uncovered] == ["City Ledger"]
     assert "Not among the articles read: City Ledger" in answer.text
+
+
+def test_a_hop_that_names_a_day_counts_only_that_days_snippets_of_its_outlet() -> None:
+    question = ("Did the City Ledger article published on October 9, 2023 report that the "
+                "harbour bridge reopened to traffic?")
+    plan = plan_hops(question, outlet_patterns(["City Ledger"]))
+    assert plan.hops[0].days == ("2023-10-09",)
+    text = "The harbour bridge reopened to traffic on Friday after a year of repairs."
+    chunk = Chunk(id="ledger:0000", article_id="ledger", index=0, text=text, start=0,
+                  end=len(text), title="Harbour bridge reopens", source="City Ledger",
+                  published_at="2023-10-06T09:00:00")
+    other_day = [Snippet(1, chunk, text, 0, len(text))]
+    idf = lambda terms: {t: 1.0 for t in terms}  # noqa: E731
+    coverage = hop_coverage(question, plan, other_day, idf)
+    assert coverage[0].share == 0.0, "another day's article of the outlet is another article"
+    assert uncovered(coverage, 0.2)[0].startswith("City Ledger of 2023-10-09 on “")
+    named_day = plan_hops(question.replace("October 9", "October 6"),
+                          outlet_patterns(["City Ledger"]))
+    assert hop_coverage(question, named_day, other_day, idf)[0].share > 0.5
+    assert on_days("2023-10-06T09:00:00", ["10-06"]) and not on_days("2023-10-06", ["10-07"])
+    assert not on_days("", ["2023-10-06"])
+
+
+def test_a_yes_or_no_about_an_outlets_article_of_another_day_is_refused_naming_the_day(
+    tmp_path: Path, make_settings, embedder  # type: ignore[no-untyped-def]
+) -> None:
+    """The City Ledger's only article is of 6 October; a yes-or-no question about its article
+    of 9 October is refused before the model, naming the outlet and day; asked about 6
+    October, the hop is read."""
+    service = _two_articles(tmp_path, make_settings, embedder)
+    question = ("Did the City Ledger article published on October 9, 2023 report that the "
+                "harbour bridge reopened to traffic after a year of repairs?")
+    evidence, answer = list(service.stream(question))
+    assert isinstance(evidence, Evidence) and isinstance(answer, Answer)
+    assert answer.refused and answer.citations == ()
+    assert [u.split(" on “")[0] for u in answer.uncovered] == ["City Ledger of 2023-10-09"]
+    stream = service.stream(question.replace("October 9", "October 6"))
+    found = next(stream)
+    stream.close()  # the model would be asked next: the evidence is what is checked here
+    assert isinstance(found, Evidence)
+    assert [(h.outlets, h.read) for h in found.hops] == [(("City Ledger",), True)]
