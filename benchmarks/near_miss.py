@@ -45,22 +45,41 @@ from qa.faces.metrics import (
     short_answer,
 )
 from qa.models import ScoredChunk
+from qa.retrieval.retrieve import Retriever
 from qa.service import QAService
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+class Excluding:
+    """A retriever that leaves some articles out: a deeper retrieval (4 x top_k) with their
+    passages dropped and the best top_k others kept. Everything else is the retriever's."""
+
+    def __init__(self, inner: Retriever, excluded: frozenset[str], top_k: int) -> None:
+        self.inner, self.excluded, self.top_k = inner, excluded, top_k
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def retrieve(self, question: str, *, top_k: int | None = None, **options: Any
+                 ) -> list[ScoredChunk]:
+        k = top_k or self.top_k
+        found = self.inner.retrieve(question, top_k=4 * k, **options)
+        return [p for p in found if p.chunk.url not in self.excluded][:k]
+
+
 class NearMissService(QAService):
-    """The product's service, with a set of article URLs left out of retrieval."""
+    """The product's service, with a set of article URLs left out of retrieval, however the
+    answer path reaches the retriever."""
 
     excluded: frozenset[str] = frozenset()
 
-    def retrieve(self, question: str, *, top_k: int | None = None) -> list[ScoredChunk]:
+    @property
+    def retriever(self) -> Retriever:
+        inner = QAService.retriever.fget(self)  # type: ignore[attr-defined]
         if not self.excluded:
-            return super().retrieve(question, top_k=top_k)
-        k = top_k or self.settings.top_k
-        found = super().retrieve(question, top_k=4 * k)
-        return [p for p in found if p.chunk.url not in self.excluded][:k]
+            return inner
+        return Excluding(inner, self.excluded, self.settings.top_k)  # type: ignore[return-value]
 
 
 def record_range(text: str) -> tuple[int, int]:
