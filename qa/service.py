@@ -18,6 +18,7 @@ import numpy as np
 from qa.answering import evidence
 from qa.answering.answer import Prompts, condense, generate, refused_answer
 from qa.answering.hop_coverage import hop_coverage, hop_evidence, uncovered
+from qa.answering.languages import is_foreign
 from qa.answering.reading import ReadingCheck
 from qa.answering.scoping import (
     HistoryLike,
@@ -293,7 +294,8 @@ class QAService:
         retriever = self.retriever
         bounds = check_bounds(since, until, outlets, retriever.keyword.sources)
         turns = normalise_history(history)
-        standalone = condense(question, turns, self.llm, self.prompts) if turns else question
+        standalone = (condense(question, turns, self.llm, self.prompts)
+                      if turns or is_foreign(question) else question)  # English: as asked
         topic, within, period = scope(standalone, bounds, retriever, today=date.today(),
                                       archive_after_days=self.settings.archive_after_days)
         passages = retriever.retrieve(topic, within=within)

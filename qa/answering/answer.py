@@ -13,7 +13,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from itertools import groupby
 from pathlib import Path
+from typing import Any
 
+from qa.answering import languages  # questions in another language than the articles'
 from qa.answering.answer_rules import answers, check, gives_unchecked, second_look
 from qa.answering.asks import NAME, expected
 from qa.answering.citations import CheckResult, highlight_spans, renumber
@@ -45,6 +47,9 @@ class Prompts:
     names: Prompt
     reading: Prompt
     name_only: Prompt
+    translate: Prompt  # a question in another language (qa.answering.languages)
+    condense_language: Prompt
+    answer_translate: Prompt
 
     @classmethod
     def load(cls, prompts_dir: Path = PROMPTS_DIR) -> Prompts:
@@ -64,6 +69,9 @@ class Prompts:
                     "answer_names",
                     "reading_user",
                     "answer_name_only",
+                    "condense_translate",
+                    "condense_language",
+                    "answer_translate",
                 )
             )
         )
@@ -170,15 +178,22 @@ def name_messages(question: str, snippets: Sequence[Snippet], prompts: Prompts
 
 
 def condense(question: str, history: Sequence[Turn], llm: LLM, prompts: Prompts) -> str:
-    """Rewrite a follow-up into a standalone question, so retrieval sees what it refers to."""
+    """Rewrite a follow-up into a standalone question, so retrieval sees what it refers to; a
+    question in another language than the articles' is written in English
+    (``qa.answering.languages``), follow-up or not. An English question with no ``history``
+    is returned as it is, with no request."""
     if not history:
+        if languages.is_foreign(question):
+            return languages.translate(question, llm, prompts.translate)
         return question
     lines = []
     for q, a in history[-3:]:
         lines.append(f"User: {q.strip()}")
         lines.append(f"Assistant: {strip_markers(a).strip()[:600]}")
     messages = [
-        {"role": "system", "content": prompts.condense_system.render()},
+        {"role": "system", "content": "\n\n".join(filter(None, (
+            prompts.condense_system.render(),
+            languages.in_english_note(question, prompts.condense_language))))},
         {
             "role": "user",
             "content": prompts.condense_user.render(
@@ -197,11 +212,13 @@ def refused_answer(
 ) -> Answer:
     """The plain 'not in the articles' answer, with no citations; it names the articles the
     question names that were not found (``missing``, ``qa.answering.hop_coverage.uncovered``) and,
-    from the ``snippets`` the model read, the nearest articles (``nearest_articles``)."""
+    from the ``snippets`` the model read, the nearest articles (``nearest_articles``). The
+    refusal sentence is in the question's language (``qa.answering.languages.refusal_in``)."""
     absent = f"Not among the articles read: {'; '.join(missing)}." if missing else ""
     return Answer(
         question=question,
-        text=" ".join(filter(None, (prompts.refusal_text, absent, nearest_articles(snippets)))),
+        text=" ".join(filter(None, (languages.refusal_in(question, prompts.refusal_text), absent,
+                                    nearest_articles(snippets)))),
         uncovered=tuple(missing),
         refused=True,
         standalone_question=standalone or question,
@@ -307,7 +324,20 @@ def _add(completion: int | None, reply: _Reply) -> int | None:
     return completion
 
 
-def generate(
+def generate(question: str, snippets: Sequence[Snippet], llm: LLM, prompts: Prompts,
+             **options: Any) -> Iterator[str | Answer]:
+    """``answer_stream`` (its ``options``); for a question in another language than the
+    articles', its English answer held back and then written in the question's language
+    (``qa.answering.languages.answer_in``). An English question's stream is untouched."""
+    stream = answer_stream(question, snippets, llm, prompts, **options)
+    if not languages.is_foreign(question):
+        return stream
+    return languages.answer_in(question, stream, llm, prompts.answer_translate,
+                               standalone=options["standalone"],
+                               max_tokens=options["max_tokens"])
+
+
+def answer_stream(
     question: str,
     snippets: Sequence[Snippet],
     llm: LLM,

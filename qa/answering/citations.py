@@ -19,6 +19,14 @@ facts of each hop (the bridge-entity reading of multi-hop QA, Yang et al. 2018, 
 name that is merely somewhere in the evidence ("Kyiv" for "the capital of NATO's newest
 member", held only by a sentence on drones over Kyiv) is not. Table rows are records and never
 vouch this way: a row's figure belongs to the name in its row.
+
+An answer in another language than the articles' (``language``) shares no content words with
+its snippets, so it is judged by its names and numbers alone (``qa.text.languages.foreign_claim``:
+names spelt as the evidence spells them, "Selenskyj" as "Zelenskyy", numbers as "1,5" ->
+"1.5"), and the snippets it rests on must be tied to the (English) question: hold at least
+``LINK`` of its claim. A sentence with no name or number keeps its markers only when they are
+so tied. What such a check cannot see (a translated noun, a name the evidence lacks) the
+English check would; the gap is measured in ``benchmarks/languages.py``.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from qa.text.languages import ENGLISH, foreign_claim
 from qa.text.sentences import split_sentences  # the same sentence rules as the chunker
 from qa.text.words import Claim, Coverage, Support, claim, coverage, support_of, terms
 
@@ -142,7 +151,7 @@ def _names_snippet(marker: re.Match[str], count: int) -> bool:
 
 def check_citations(
     text: str, evidence: Sequence[Support | str], *, question: str = "",
-    bound: Claim = _NOTHING,
+    bound: Claim = _NOTHING, language: str = ENGLISH, known: frozenset[str] = frozenset(),
 ) -> CheckResult:
     """Re-derive the markers of ``text`` against numbered snippets (1-based).
 
@@ -153,6 +162,9 @@ def check_citations(
     rests on whenever it adds a name or number to the question: "X won in 2022 [1]" does not
     answer "Who won in 2018?", even when the answer writes "in 2018" itself.
     A sentence with a snippet number where a value belongs (``is_slot``) is unsupported.
+    ``language`` is the answer's (a ``qa.text.languages.NAMES`` code); another than English is
+    judged across the gap (see the module docstring), ``known`` holding the names its words
+    may be (``qa.text.languages.names_in`` of the snippets).
     """
     supports = [e if isinstance(e, Support) else support_of(e) for e in evidence]
     asked = claim(question) if question else _NOTHING
@@ -162,6 +174,9 @@ def check_citations(
         if any(is_slot(sentence, m) and _names_snippet(m, len(supports))
                for m in MARKER.finditer(sentence)):
             checked.append((CheckedSentence(sentence, (), False, 0.0), gap))
+            continue
+        if language != ENGLISH:
+            checked.append((_across(sentence, cited, supports, asked, about, bound, known), gap))
             continue
         own = claim(_STRAY.sub("", sentence))
         if not len(own):  # "Yes [2].": nothing to judge; in-range markers stay as written
@@ -176,6 +191,26 @@ def check_citations(
                                       must) or judged
         checked.append((judged, gap))
     return _rewrite(checked)
+
+
+def _across(
+    sentence: str, cited: tuple[int, ...], supports: list[Support], asked: Claim, about: Claim,
+    bound: Claim, known: frozenset[str],
+) -> CheckedSentence:
+    """A sentence in another language judged by its names and numbers, on snippets tied to the
+    question (see the module docstring): all of them held, or those beyond the question's own
+    when the question's premises are in no snippet."""
+    names, numbers = foreign_claim(_STRAY.sub("", sentence), known | asked.names)
+    own = Claim(names, numbers, frozenset())
+    if not len(own):
+        tied = bool(cited) and _linked(about, cited, supports) >= LINK
+        return CheckedSentence(sentence, cited if tied else (), tied, 0.0)
+    new = Claim(own.names - asked.names, own.numbers - asked.numbers, frozenset())
+    must = bound if len(new) else _NOTHING
+    judged = _judge(sentence, own, cited, supports, must, about=about)
+    if not judged.supported and len(new) and len(new) < len(own):
+        judged = _judge(sentence, new, cited, supports, must, about=about)
+    return judged
 
 
 def _anchors(new: Claim, supports: Sequence[Support]) -> list[list[int]]:
@@ -239,11 +274,12 @@ def _beyond_question(
 
 def _judge(
     sentence: str, what: Claim, cited: tuple[int, ...], supports: list[Support],
-    bound: Claim = _NOTHING,
+    bound: Claim = _NOTHING, *, about: Claim | None = None,
 ) -> CheckedSentence:
     """The markers a sentence keeps: the cited snippets when they hold its claim (less any
     that add nothing), else the smallest set that does, preferring the cited ones; every
-    number and word of ``bound`` (the question's constraints) must be held too."""
+    number and word of ``bound`` (the question's constraints) must be held too, and, given
+    ``about`` (a question's claim, ``_about``), at least ``LINK`` of it (``_linked``)."""
     size = len(what)
 
     def cov(numbers: Sequence[int]) -> Coverage:
@@ -255,7 +291,9 @@ def _judge(
 
     def ok(numbers: Sequence[int]) -> bool:
         return (joinable(numbers) and holds(cov(numbers), size, joined=len(numbers) > 1)
-                and binds(bound, _pooled(supports, numbers)))
+                and binds(bound, _pooled(supports, numbers))
+                and (about is None or not len(about)
+                     or _linked(about, numbers, supports) >= LINK))
 
     if cited and ok(cited):
         cited_cov = cov(cited)
