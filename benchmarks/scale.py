@@ -55,11 +55,14 @@ PROJECT_TO = 1_000_000  # chunks
 
 
 def _rss_mb(pid: int | str = "self") -> dict[str, float]:
-    """Resident memory now and at peak (VmRSS, VmHWM), MB."""
+    """Resident memory now and at peak (VmRSS, VmHWM), MB; and of it now, the process's own
+    (RssAnon) and pages of mapped files (RssFile: the keyword build and vector copy, which the
+    kernel drops under pressure and reads again)."""
     status = Path(f"/proc/{pid}/status").read_text()
     got = {k: int(re.search(rf"^{k}:\s+(\d+) kB", status, re.M).group(1)) / 1024  # type: ignore[union-attr]
-           for k in ("VmRSS", "VmHWM")}
-    return {"rss_mb": got["VmRSS"], "peak_mb": got["VmHWM"]}
+           for k in ("VmRSS", "VmHWM", "RssAnon", "RssFile")}
+    return {"rss_mb": got["VmRSS"], "peak_mb": got["VmHWM"], "anon_mb": got["RssAnon"],
+            "file_mb": got["RssFile"]}
 
 
 def _du_mb(path: Path) -> float:
