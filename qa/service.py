@@ -15,19 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from qa.answering import evidence
+from qa.answering import evidence, scoping
 from qa.answering.answer import Prompts, condense, generate, refused_answer
 from qa.answering.hop_coverage import hop_coverage, hop_evidence, uncovered
 from qa.answering.languages import is_foreign
 from qa.answering.reading import ReadingCheck
-from qa.answering.scoping import (
-    HistoryLike,
-    check_bounds,
-    newest_numbered,
-    normalise_history,
-    refusal_in,
-    scope,
-)
 from qa.answering.timeline import TimelineBuilder, TimelineOptions, batches, by_article, in_period
 from qa.config import Settings
 from qa.embedding.onnx_embed import OnnxEmbedding
@@ -50,6 +42,8 @@ from qa.sources import web
 from qa.sources.deleted import files_gone
 from qa.store.build import build_index
 from qa.store.index import ArticleIndex, IndexStats
+
+HistoryLike = scoping.HistoryLike  # what ``history=`` takes (the faces name it from here)
 
 
 def split_sources(sources: Sequence[str]) -> tuple[Path | None, list[str]]:
@@ -257,7 +251,7 @@ class QAService:
         self,
         question: str,
         *,
-        history: HistoryLike = None,
+        history: scoping.HistoryLike = None,
         instructions: str = "",
         evidence: str | None = None,
         since: str = "",
@@ -286,17 +280,17 @@ class QAService:
             yield Evidence(question, standalone, (), seconds, mode, gone, period=period)
             refusal = refused_answer(question, self.prompts, standalone=standalone,
                                      started=started)
-            yield refusal_in(period, dataclasses.replace(refusal, files_gone=gone))
+            yield scoping.refusal_in(period, dataclasses.replace(refusal, files_gone=gone))
 
         if not question:
             yield from nothing(question)
             return
         retriever = self.retriever
-        bounds = check_bounds(since, until, outlets, retriever.keyword.sources)
-        turns = normalise_history(history)
+        bounds = scoping.check_bounds(since, until, outlets, retriever.keyword.sources)
+        turns = scoping.normalise_history(history)
         standalone = (condense(question, turns, self.llm, self.prompts)
                       if turns or is_foreign(question) else question)  # English: as asked
-        topic, within, period = scope(standalone, bounds, retriever, today=date.today(),
+        topic, within, period = scoping.scope(standalone, bounds, retriever, today=date.today(),
                                       archive_after_days=self.settings.archive_after_days)
         passages = retriever.retrieve(topic, within=within)
         # Deleted files are not read from behind the user's back; the answer says they were
@@ -309,7 +303,7 @@ class QAService:
             yield from nothing(standalone)
             return
         snippets = tuple(self.select_evidence(standalone, passages, mode=mode))
-        snippets = newest_numbered(snippets) if within.latest else snippets
+        snippets = scoping.newest_numbered(snippets) if within.latest else snippets
         if not snippets:
             yield from nothing(standalone)
             return
@@ -339,7 +333,7 @@ class QAService:
             standalone=standalone,
             max_tokens=self.settings.llm_max_tokens,
             started=started,
-            instructions=instructions,
+            instructions=scoping.instructions_for(within, instructions),
             evidence_seconds=seconds,
             mode=mode,
             reader=self.reader,
@@ -354,7 +348,7 @@ class QAService:
         self,
         question: str,
         *,
-        history: HistoryLike = None,
+        history: scoping.HistoryLike = None,
         on_text: Callable[[str], None] | None = None,
         instructions: str = "",
         evidence: str | None = None,
@@ -399,7 +393,7 @@ class QAService:
         if not topic:
             raise ConfigError("give a topic to follow, such as \"the Harlow bridge trial\"")
         retriever = self.retriever
-        bounds = check_bounds(since, until, outlets, retriever.keyword.sources)
+        bounds = scoping.check_bounds(since, until, outlets, retriever.keyword.sources)
         since, until, wanted = bounds.since, bounds.until, {o.lower() for o in bounds.outlets}
         deep = retriever.with_options(RetrievalOptions(top_k=passages, candidates=passages))
         found = deep.retrieve(topic, top_k=passages)

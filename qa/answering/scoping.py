@@ -85,6 +85,18 @@ def scope(question: str, bounds: Bounds, retriever: Retriever, *, today: date,
                                 label)
 
 
+# For "the latest on X": the excerpts come newest first (``newest_numbered``), and the model
+# is told so. Without it the packaged model, asked the latest on the tests' story, wrote the
+# older shareholders' vote, which three excerpts told, over the newest article's news.
+LATEST_HINT = ("The excerpts are numbered newest first: answer with what the newest article "
+               "on it, [1], reports.")
+
+
+def instructions_for(within: Within, instructions: str) -> str:
+    """The caller's ``instructions`` to the model, with ``LATEST_HINT`` for the latest news."""
+    return "\n\n".join(filter(None, (instructions, LATEST_HINT if within.latest else "")))
+
+
 def newest_numbered(snippets: Sequence[Snippet]) -> tuple[Snippet, ...]:
     """Snippets renumbered newest article first (ties keep their order), for a question
     about the latest news: the model reads, and most often cites, the first ones first."""
@@ -107,5 +119,5 @@ def refusal_in(period: Period | None, answer: Answer) -> Answer:
                                period=period)
 
 
-__all__ = ["Bounds", "HistoryLike", "check_bounds", "newest_numbered", "normalise_history",
-           "refusal_in", "scope"]
+__all__ = ["LATEST_HINT", "Bounds", "HistoryLike", "check_bounds", "instructions_for",
+           "newest_numbered", "normalise_history", "refusal_in", "scope"]

@@ -33,19 +33,39 @@ def service_for(settings: Settings) -> QAService:
 
 
 def answer(
-    question: str, *, index_dir: Path | str | None = None, history: HistoryLike = None
+    question: str,
+    *,
+    index_dir: Path | str | None = None,
+    history: HistoryLike = None,
+    since: str = "",
+    until: str = "",
+    outlets: Sequence[str] = (),
 ) -> Answer:
-    """Answer a question from the articles in the index, with checked citations."""
-    return service_for(_settings(index_dir)).ask(question, history=history)
+    """Answer a question from the articles in the index, with checked citations. Only
+    articles published ``since``..``until`` (``YYYY-MM-DD``, inclusive, "" open) by
+    ``outlets`` (names as the index has them, any case; empty: all) are read, within what the
+    question itself says ("latest", "last week", "in March"); ``Answer.period`` says which.
+    Raises ``ConfigError`` for a bad day or an unknown outlet, ``NoIndexError`` when there is
+    no index."""
+    return service_for(_settings(index_dir)).ask(question, history=history, since=since,
+                                                 until=until, outlets=outlets)
 
 
 def stream_answer(
-    question: str, *, index_dir: Path | str | None = None, history: HistoryLike = None
+    question: str,
+    *,
+    index_dir: Path | str | None = None,
+    history: HistoryLike = None,
+    since: str = "",
+    until: str = "",
+    outlets: Sequence[str] = (),
 ) -> Iterator[Evidence | str | Answer]:
     """Yield the ``Evidence`` the model is about to read (as soon as it is chosen), then the
     answer's text as it is generated (empty strings while text is held back), and last the
-    full ``Answer``. Stop iterating (or ``close()``) to stop the model's work on it."""
-    return service_for(_settings(index_dir)).stream(question, history=history)
+    full ``Answer``; ``since``, ``until`` and ``outlets`` as ``answer`` takes them. Stop
+    iterating (or ``close()``) to stop the model's work on it."""
+    return service_for(_settings(index_dir)).stream(question, history=history, since=since,
+                                                    until=until, outlets=outlets)
 
 
 def timeline(

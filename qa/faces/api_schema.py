@@ -14,6 +14,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+SINCE = "Only articles published on or after this day (YYYY-MM-DD; '' open)."
+UNTIL = "Only articles published on or before this day (YYYY-MM-DD; '' open)."
+OUTLETS = ("Only articles of these outlets (names as GET /api/articles gives them, any case; "
+           "empty: all). With dates the question names ('last week'), the narrower wins.")
+
 
 class ChatMessage(BaseModel):
     """One turn of the conversation."""
@@ -41,6 +46,9 @@ class ChatRequest(BaseModel):
     model: str = Field(default="article-qa", description="Must be 'article-qa' (GET /v1/models).")
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = Field(default=False, description="Server-sent events, ending 'data: [DONE]'.")
+    since: str = Field(default="", description=SINCE)
+    until: str = Field(default="", description=UNTIL)
+    outlets: list[str] = Field(default_factory=list, description=OUTLETS)
 
 
 class CitationOut(BaseModel):
@@ -82,6 +90,9 @@ class ChatCompletion(BaseModel):
     verdict: str = Field(description="How the answer was checked: lexical, partial, "
                          "unsupported, confirmed, or '' for a refusal.")
     unsupported: list[str] = Field(description="Sentences no cited snippet supports.")
+    period: dict[str, object] | None = Field(
+        default=None, description="The period and outlets the articles read were restricted "
+        "to (since, until, outlets, words, latest, reference, reference_is, label); null: all.")
 
 
 class AskRequest(BaseModel):
@@ -94,6 +105,9 @@ class AskRequest(BaseModel):
         default_factory=list, description="Earlier [question, answer] pairs, oldest first.")
     evidence: Literal["snippets", "passages"] | None = Field(
         default=None, description="What the model reads (default QA_EVIDENCE).")
+    since: str = Field(default="", description=SINCE)
+    until: str = Field(default="", description=UNTIL)
+    outlets: list[str] = Field(default_factory=list, description=OUTLETS)
 
 
 class IndexRequest(BaseModel):

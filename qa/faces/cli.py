@@ -154,9 +154,26 @@ def _print_report(report: IndexReport) -> None:
     default=None,
     help="What the model reads: picked sentences (default, QA_EVIDENCE) or whole passages.",
 )
+@click.option("--since", default="", metavar="YYYY-MM-DD",
+              help="Only articles published on or after this day.")
+@click.option("--until", default="", metavar="YYYY-MM-DD",
+              help="Only articles published on or before this day.")
+@click.option("--outlet", "outlets", multiple=True, metavar="NAME",
+              help="Only articles of this outlet (repeat for several; any case).")
 def ask_cmd(question: str, index_dir: Path | None, as_json: bool, as_markdown: bool,
-            evidence: str | None) -> None:
+            evidence: str | None, since: str, until: str, outlets: tuple[str, ...]) -> None:
     """Answer QUESTION from the indexed articles, with a numbered source list.
+
+    \b
+    qa ask "What is the latest on the steel takeover?"   newest articles first
+    qa ask "What happened last week?"                    that week's articles only
+    qa ask "What did the board decide?" --outlet "Nordic Wire" --since 2024-03-01
+
+    Dates in the question ("today", "yesterday", "this week", "last month", "in March",
+    "since Monday", "over the past 3 days") are read against today, or against the newest
+    article's day for an archive (older than QA_ARCHIVE_AFTER_DAYS); with --since/--until the
+    narrower period wins. The period used is printed with the sources; a period holding no
+    article on the question is a refusal naming it.
 
     On a terminal the evidence line and the answer appear as they come (on stderr); the
     checked answer and its sources follow on stdout (as JSON with --json, as Markdown with
@@ -168,7 +185,7 @@ def ask_cmd(question: str, index_dir: Path | None, as_json: bool, as_markdown: b
     live = sys.stderr.isatty() and not as_json and not as_markdown
     result: Answer | None = None
     try:
-        for item in service.stream(question):
+        for item in service.stream(question, since=since, until=until, outlets=outlets):
             if isinstance(item, Answer):
                 result = item
             elif not live:
@@ -221,6 +238,8 @@ def format_answer(result: Answer) -> str:
             lines.append(f'    "{quote[:300]}{"…" if len(quote) > 300 else ""}"')
     if result.files_gone:
         lines.extend(["", files_gone_note(result.files_gone)])
+    if result.period is not None and result.period.label:
+        lines.extend(["", f"(Articles {result.period.label}.)"])
     return terminal_text("\n".join(lines))
 
 

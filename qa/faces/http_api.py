@@ -102,7 +102,8 @@ def answer_fields(answer: Answer) -> dict[str, Any]:
     how it was checked."""
     return {"citations": [source_dict(c.number, c, c.quote) for c in answer.citations],
             "refused": answer.refused, "verdict": answer.verdict,
-            "unsupported": list(answer.unsupported)}
+            "unsupported": list(answer.unsupported),
+            "period": dataclasses.asdict(answer.period) if answer.period else None}
 
 
 def usage(answer: Answer) -> dict[str, int]:
@@ -230,7 +231,8 @@ def build_api(service: QAService, settings: Settings, gate: Gate) -> FastAPI:
         reply_id, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
         head = {"id": reply_id, "created": created, "model": MODEL_ID}
         await gate.enter()
-        answering = Answering(service.stream(question, history=history), gate)
+        answering = Answering(service.stream(question, history=history, since=body.since,
+                                             until=body.until, outlets=body.outlets), gate)
         try:
             first = await answering.next()  # no index, say: an error status, not a stream
             if not body.stream:
@@ -262,7 +264,8 @@ def build_api(service: QAService, settings: Settings, gate: Gate) -> FastAPI:
         await gate.enter()
         try:
             answer = await run_in_threadpool(service.ask, question, history=body.history,
-                                             evidence=body.evidence)
+                                             evidence=body.evidence, since=body.since,
+                                             until=body.until, outlets=body.outlets)
         finally:
             gate.leave()
         return answer.to_dict()

@@ -307,15 +307,24 @@ def render_evidence(evidence: Evidence, turn: int) -> str:
         if rest:
             parts += ['<div class="qa-hop">Other excerpts</div>', cards(rest)]
         shown = "".join(parts)
+    period = evidence.period.label if evidence.period else ""
     return (f'<div class="qa-panel-head">{html.escape(reading_status(evidence))} '
             f'<span class="qa-status">for “{html.escape(evidence.question)}”</span></div>'
-            f"{shown}")
+            f"{period_note(period)}{shown}")
+
+
+def period_note(label: str) -> str:
+    """The period (and outlets, recency) the articles read were restricted to, above the
+    cards: "Articles published from 25 March 2024 to 31 March 2024 (“last week”, …)"."""
+    return f'<p class="qa-note qa-period">Articles {html.escape(label)}.</p>' if label else ""
 
 
 def _turn_sources(answer: dict[str, Any], turn: int) -> str:
+    period = period_note((answer.get("period") or {}).get("label", ""))
     if answer["refused"]:
-        return '<p class="qa-note">No passage answers this question, so nothing is cited.</p>'
-    parts = []
+        return (f"{period}<p class=\"qa-note\">No passage answers this question, so nothing "
+                "is cited.</p>")
+    parts = [period] if period else []
     if answer["unsupported"]:
         items = "".join(f"<li>{html.escape(s)}</li>" for s in answer["unsupported"])
         parts.append(f'<div class="qa-warn">Not supported by any passage:<ul>{items}</ul></div>')

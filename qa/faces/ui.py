@@ -72,6 +72,14 @@ def index_summary(service: QAService) -> tuple[str, str, bool]:
     return line, table, True
 
 
+def outlet_choices(service: QAService) -> list[str]:
+    """The outlets of the indexed articles, for the outlet picker ([] with no index)."""
+    try:
+        return sorted({e.source for e in service.articles() if e.source})
+    except QAError:
+        return []
+
+
 def welcome_html(settings: Settings) -> str:
     root = html.escape(str(settings.articles_root.resolve()))
     index = "" if settings.index_dir == Settings.model_fields["index_dir"].default else \
@@ -122,6 +130,16 @@ def build_app(service: QAService, settings: Settings, gate: Gate | None = None) 
                                 placeholder=ASK_HINT, max_lines=4)
                             ask_btn = gr.Button("Ask", variant="primary", scale=1, min_width=80)
                             clear_btn = gr.Button("New chat", scale=1, min_width=80)
+                        with gr.Row(elem_id="qa-filters"):
+                            # Filters next to the question; with dates the question names
+                            # ("last week") the narrower period wins (qa.answering.scoping).
+                            ask_since = gr.Textbox(label="Since", placeholder="YYYY-MM-DD",
+                                                   max_lines=1, scale=1, elem_id="qa-since")
+                            ask_until = gr.Textbox(label="Until", placeholder="YYYY-MM-DD",
+                                                   max_lines=1, scale=1, elem_id="qa-until")
+                            ask_outlets = gr.Dropdown(
+                                choices=outlet_choices(service), multiselect=True, value=[],
+                                label="Outlets (empty: all)", scale=3, elem_id="qa-outlets")
                         with gr.Row():
                             # The chat to take away, with every source and its quote; shown
                             # once there is an answer, rewritten after each.
@@ -199,7 +217,8 @@ def build_app(service: QAService, settings: Settings, gate: Gate | None = None) 
             waiting = gr.update(value="", interactive=False, placeholder="Answering…")
             return waiting, state, render_chat(state), text.strip(), gr.update(interactive=False)
 
-        def respond(text: str, state: list[dict[str, Any]]) -> Iterator[tuple[Any, Any, Any]]:
+        def respond(text: str, state: list[dict[str, Any]], since: str, until: str,
+                    outlets: list[str] | None) -> Iterator[tuple[Any, Any, Any]]:
             if not text:
                 return
             history = [(t["question"], t["answer"]["text"]) for t in state if t.get("answer")]
@@ -207,7 +226,8 @@ def build_app(service: QAService, settings: Settings, gate: Gate | None = None) 
             streamed = ""
             try:
                 with gate.held():  # in line with the HTTP API's questions
-                    for item in service.stream(text, history=history):
+                    for item in service.stream(text, history=history, since=since or "",
+                                               until=until or "", outlets=outlets or ()):
                         if isinstance(item, Evidence):
                             if not item.snippets:
                                 continue
@@ -234,7 +254,8 @@ def build_app(service: QAService, settings: Settings, gate: Gate | None = None) 
         ready = {"fn": lambda: (gr.update(interactive=True, placeholder=ASK_HINT),
                                 gr.update(interactive=True)),
                  "outputs": [question, ask_btn], "queue": False, "api_visibility": "private"}
-        respond_args = {"fn": respond, "inputs": [pending, turns],
+        respond_args = {"fn": respond,
+                        "inputs": [pending, turns, ask_since, ask_until, ask_outlets],
                         "outputs": [turns, chat, sources], "concurrency_id": "llm",
                         "concurrency_limit": ANSWERING,
                         "show_progress": "minimal", "api_visibility": "private"}
@@ -292,9 +313,9 @@ def build_app(service: QAService, settings: Settings, gate: Gate | None = None) 
         def refreshed(message: str = "") -> tuple[Any, ...]:
             text, details, ok = index_summary(service)
             return (message, details, f"# Article Q&A\n{text}", gr.update(visible=not ok),
-                    gr.update(visible=ok))
+                    gr.update(visible=ok), gr.update(choices=outlet_choices(service)))
 
-        index_outputs = [status, stats_md, header, welcome, chat_row]
+        index_outputs = [status, stats_md, header, welcome, chat_row, ask_outlets]
 
         def rebuild(text: str, progress: gr.Progress = gr.Progress(track_tqdm=True)  # noqa: B008
                     ) -> tuple[Any, ...]:
@@ -347,15 +368,18 @@ def build_app(service: QAService, settings: Settings, gate: Gate | None = None) 
         app.load(refreshed, outputs=index_outputs, queue=False, api_visibility="private")
 
         # --- API -------------------------------------------------------------------------
-        def ask(question: str) -> Iterator[dict[str, Any]]:
-            """Answer a question from the indexed articles. Yields the evidence first
+        def ask(question: str, since: str = "", until: str = "",
+                outlets: list[str] | None = None) -> Iterator[dict[str, Any]]:
+            """Answer a question from the indexed articles (published ``since``..``until``,
+            YYYY-MM-DD, by ``outlets``; empty: all). Yields the evidence first
             (``{"event": "evidence", "snippets": [...]}``), the text so far as it is written
             (``{"event": "text", "text": ...}``), then the checked answer (``"event":
             "answer"``): text with [n] markers, citations quoting the exact sentences."""
             try:
                 text = ""
                 with gate.held():
-                    for item in service.stream(question):
+                    for item in service.stream(question, since=since, until=until,
+                                               outlets=outlets or ()):
                         if isinstance(item, Evidence):
                             yield api_dict(item.to_dict())
                         elif isinstance(item, Answer):
