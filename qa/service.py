@@ -204,7 +204,12 @@ class QAService:
         return entries
 
     def retrieve(self, question: str, *, top_k: int | None = None) -> list[ScoredChunk]:
-        return self.retriever.retrieve(question, top_k=top_k)
+        """The passages ``stream`` reads for ``question`` with no filters (its dates apply)."""
+        retriever = self.retriever
+        topic, within, _period = scoping.scope(question, scoping.Bounds(), retriever,
+                                               today=date.today(),
+                                               archive_after_days=self.settings.archive_after_days)
+        return retriever.retrieve(topic, top_k=top_k, within=within)
 
     def select_evidence(
         self, question: str, passages: list[ScoredChunk], *, mode: str | None = None,

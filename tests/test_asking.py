@@ -99,6 +99,8 @@ def test_last_week_reads_only_that_weeks_articles_as_of_the_newest_article(
     assert (period.words, period.reference, period.reference_is) == \
         ("last week", "2024-04-09", "newest article")
     assert AS_OF in period.label
+    passages = service.retrieve("What happened to Norrland Steel last week?")  # as the eval
+    assert passages and days_of(p.chunk for p in passages) <= {"2024-04-02", "2024-04-03"}
 
 
 def test_outlets_and_dates_set_as_filters_keep_to_them_and_the_narrower_wins(
