@@ -263,3 +263,12 @@ def test_the_cli_answers_within_the_filters_and_prints_the_period(
     assert "(Articles published since 10 March 2024 by Nordic Wire.)" in out.output
     sources = [line for line in out.output.splitlines() if line.startswith("[")]
     assert sources and all("Nordic Wire" in line for line in sources), out.output
+
+
+def test_the_markdown_export_names_the_period() -> None:
+    from qa.faces.export import answer_markdown
+
+    answer = {"text": "The board agreed [1].", "refused": False, "unsupported": [],
+              "citations": [], "period": {"label": "published since 10 March 2024 by *Wire*"}}
+    shown = answer_markdown({"question": "What did the board decide?", "answer": answer})
+    assert "*Articles published since 10 March 2024 by \\*Wire\\*.*" in shown

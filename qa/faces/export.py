@@ -84,6 +84,8 @@ def answer_markdown(turn: dict[str, Any], *, level: int = 2, number: int | None 
     if gone := answer.get("files_gone"):
         lines += ["", escape(f"Left out, their files deleted since the index was built: "
                              f"{', '.join(gone)}.")]
+    if label := (answer.get("period") or {}).get("label"):
+        lines += ["", f"*Articles {escape(label)}.*"]
     citations = answer.get("citations") or ()
     if citations:
         lines += ["", "Sources:", ""]
