@@ -8,7 +8,6 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -206,9 +205,7 @@ class QAService:
     def retrieve(self, question: str, *, top_k: int | None = None) -> list[ScoredChunk]:
         """The passages ``stream`` reads for ``question`` with no filters (its dates apply)."""
         retriever = self.retriever
-        topic, within, _period = scoping.scope(question, scoping.Bounds(), retriever,
-                                               today=date.today(),
-                                               archive_after_days=self.settings.archive_after_days)
+        topic, within, _ = scoping.scope(question, scoping.Bounds(), retriever, self.settings)
         return retriever.retrieve(topic, top_k=top_k, within=within)
 
     def select_evidence(
@@ -295,8 +292,7 @@ class QAService:
         turns = scoping.normalise_history(history)
         standalone = (condense(question, turns, self.llm, self.prompts)
                       if turns or is_foreign(question) else question)  # English: as asked
-        topic, within, period = scoping.scope(standalone, bounds, retriever, today=date.today(),
-                                      archive_after_days=self.settings.archive_after_days)
+        topic, within, period = scoping.scope(standalone, bounds, retriever, self.settings)
         passages = retriever.retrieve(topic, within=within)
         # Deleted files are not read from behind the user's back; the answer says they were
         # left out, and `qa index` removes them for good.
@@ -307,7 +303,8 @@ class QAService:
         if not passages or best_similarity(passages) < self.settings.min_similarity * within.topic:
             yield from nothing(standalone)
             return
-        snippets = tuple(self.select_evidence(standalone, passages, mode=mode))
+        reading = scoping.selection_text(standalone, within, passages)  # headlines: no topic
+        snippets = tuple(self.select_evidence(reading, passages, mode=mode))
         snippets = scoping.newest_numbered(snippets) if within.latest else snippets
         if not snippets:
             yield from nothing(standalone)

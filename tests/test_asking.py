@@ -103,6 +103,12 @@ def test_last_week_reads_only_that_weeks_articles_as_of_the_newest_article(
     assert passages and days_of(p.chunk for p in passages) <= {"2024-04-02", "2024-04-03"}
 
 
+def test_a_question_naming_no_topic_reads_the_news_of_its_period(service: QAService) -> None:
+    found = evidence(service, "What happened last week?")  # below the similarity floor
+    assert found.snippets and days_of(found.snippets) <= {"2024-04-02", "2024-04-03"}
+    assert any("approve" in s.text for s in found.snippets), found.snippets  # the news itself
+
+
 def test_outlets_and_dates_set_as_filters_keep_to_them_and_the_narrower_wins(
         service: QAService) -> None:
     found = evidence(service, "What did the board of Norrland Steel decide?",

@@ -19,8 +19,9 @@ from typing import Any
 
 from qa.answering.answer import Turn
 from qa.answering.timeline import known_outlets, parse_day
+from qa.config import Settings
 from qa.errors import ConfigError
-from qa.models import Answer, Period, Snippet
+from qa.models import Answer, Period, ScoredChunk, Snippet
 from qa.retrieval.dates import Within, narrowest, period_label, read_when, reference_day
 from qa.retrieval.retrieve import Retriever
 
@@ -63,14 +64,15 @@ def check_bounds(since: str, until: str, outlets: Sequence[str], held: Sequence[
     return Bounds(since, until, names)
 
 
-def scope(question: str, bounds: Bounds, retriever: Retriever, *, today: date,
-          archive_after_days: int) -> tuple[str, Within, Period | None]:
+def scope(question: str, bounds: Bounds, retriever: Retriever, settings: Settings, *,
+          today: date | None = None) -> tuple[str, Within, Period | None]:
     """The text retrieval ranks by (``question`` without the words of when it read), where
     it looks, and the period the answer reports (None when neither the question nor
-    ``bounds`` restricts or orders anything). Relative words resolve against ``today``, or
-    against the index's newest article's day when that is more than ``archive_after_days``
-    older."""
-    reference, newest = reference_day(retriever.newest_day, today, archive_after_days)
+    ``bounds`` restricts or orders anything). Relative words resolve against ``today`` (None:
+    the date today), or against the index's newest article's day when that is more than
+    ``QA_ARCHIVE_AFTER_DAYS`` older."""
+    reference, newest = reference_day(retriever.newest_day, today or date.today(),
+                                      settings.archive_after_days)
     when = read_when(question, reference, masked=retriever.outlet_spans(question))
     since, until = narrowest(when, bounds.since, bounds.until)
     within = Within(since, until, bounds.outlets, when.latest, when.topic)
@@ -97,6 +99,16 @@ def instructions_for(within: Within, instructions: str) -> str:
     return "\n\n".join(filter(None, (instructions, LATEST_HINT if within.latest else "")))
 
 
+def selection_text(question: str, within: Within, passages: Sequence[ScoredChunk]) -> str:
+    """What evidence selection scores sentences against: the question; for one naming no
+    topic ("What happened last week?"), with the headlines of the articles found, which stand
+    for it (scored against the question alone, the period's least telling sentences won:
+    "Only a few small investors objected." over the shareholders' vote it followed)."""
+    if within.topic:
+        return question
+    return " ".join([question, *dict.fromkeys(p.chunk.title for p in passages if p.chunk.title)])
+
+
 def newest_numbered(snippets: Sequence[Snippet]) -> tuple[Snippet, ...]:
     """Snippets renumbered newest article first (ties keep their order), for a question
     about the latest news: the model reads, and most often cites, the first ones first."""
@@ -120,4 +132,4 @@ def refusal_in(period: Period | None, answer: Answer) -> Answer:
 
 
 __all__ = ["LATEST_HINT", "Bounds", "HistoryLike", "check_bounds", "instructions_for",
-           "newest_numbered", "normalise_history", "refusal_in", "scope"]
+           "newest_numbered", "normalise_history", "refusal_in", "scope", "selection_text"]
