@@ -119,6 +119,8 @@ def test_a_translation_is_kept_only_when_it_holds_up() -> None:
     assert kept.text.startswith("Die NATO-Verbündeten lieferten 65 Milliarden")
     for bad in ("Die NATO-Verbündeten lieferten Militärhilfe [1].",  # the amount left out
                 "Die Verbündeten lieferten 65 Milliarden Euro bis 2024 [1].",  # a new number
+                "Die NATO-Verbündeten lieferten keine 65 Milliarden Euro [1].",  # a denial
+                "NATO allies delivered 65 Milliarden euros in military aid [1].",  # English
                 ""):
         assert checked_translation(bad, english, QUESTION, "de") is None, bad
 

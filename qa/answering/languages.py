@@ -57,6 +57,23 @@ _ANY_SCALE = re.compile(
     r"milliard(?:e|en|er|s)?|bill(?:ion|ón|ones|ioner|ionen|ions)|trillions?)\b", re.I)
 
 
+# Words that deny, per language: a translation must deny what the English denies and nothing
+# else ("Les alliés n'ont pas donné plus de 150 milliards" was written for "have provided more
+# than 150 billion").
+_NEGATION = {
+    "en": r"\b(not|no|never|none|nor|neither)\b|n't\b",
+    "de": r"\b(nicht|kein|keine|keinen|keinem|keiner|nie|niemals|weder)\b",
+    "fr": r"\b(ne|n|pas|jamais|aucun|aucune|ni)\b",
+    "es": r"\b(no|nunca|ningún|ninguno|ninguna|ni|jamás)\b",
+    "da": r"\b(ikke|ingen|intet|aldrig|hverken)\b",
+}
+
+
+def denies(text: str, language: str) -> bool:
+    """Whether ``text`` (in ``language``) holds a word that denies (``_NEGATION``)."""
+    return bool(re.search(_NEGATION.get(language, _NEGATION[ENGLISH]), text.lower()))
+
+
 def is_foreign(question: str) -> bool:
     """Whether ``question`` is in another language than the articles' (English)."""
     return language_of(question) != ENGLISH
@@ -125,9 +142,14 @@ def checked_translation(text: str, answer: Answer, question: str, language: str
     """``answer`` (checked, English) with ``text``, its translation into ``language``, as its
     text, when the translation holds up: every sentence supported by the cited snippets across
     the language gap (``qa.answering.citations.check_citations``, ``question`` the English
-    standalone question), some sentence cited, and the same numbers as the English answer.
-    Citations no sentence cites any more are dropped and the rest renumbered. None otherwise."""
+    standalone question), some sentence cited, the same numbers as the English answer, a
+    denial only where the English denies (``denies``), and read as ``language`` (a reply left
+    in English is no translation). Citations no sentence cites any more are dropped and the
+    rest renumbered. None otherwise."""
     if not text.strip() or _numbers(text, language) != _numbers(answer.text, ENGLISH):
+        return None
+    if denies(strip_markers(text), language) != denies(answer.text, ENGLISH) or (
+            language_of(strip_markers(text)) != language):
         return None
     supports = [support_of(c.quote, heading=c.title, outlet=c.source,
                            published_at=c.published_at) for c in answer.citations]
@@ -182,5 +204,5 @@ def answer_in(question: str, stream: Iterator[str | Answer], llm: LLM, prompt: P
 
 
 __all__ = ["ENGLISH", "REFUSALS", "SCALES", "TRANSLATE_TOKENS", "answer_in",
-           "checked_translation", "first_line", "in_english_note", "is_foreign", "language_of",
-           "refusal_in", "translate", "with_scales"]
+           "checked_translation", "denies", "first_line", "in_english_note", "is_foreign",
+           "language_of", "refusal_in", "translate", "with_scales"]
