@@ -129,13 +129,15 @@ class _Translator:
     """Replies with one fixed text, streamed word by word: for the hold-back logic of
     ``answer_in`` only (a unit test of pure logic, never an answer end to end)."""
 
-    def __init__(self, reply: str) -> None:
-        self.reply = reply
+    def __init__(self, *replies: str) -> None:
+        self.replies = list(replies)
+        self.sent: list[list[dict[str, str]]] = []
 
     def stream(self, messages: list[dict[str, str]], *, max_tokens: int,
                **_: object) -> Iterator[str | Usage]:
         assert "German" in messages[-1]["content"] and ENGLISH_ANSWER in messages[-1]["content"]
-        yield from (w + " " for w in self.reply.split())
+        self.sent.append(messages)
+        yield from (w + " " for w in self.replies.pop(0).split())
         yield Usage(prompt_tokens=1, completion_tokens=1)
 
 
@@ -149,9 +151,10 @@ def _english_stream() -> Iterator[str | Answer]:
     ("Die NATO-Verbündeten lieferten Militärhilfe [1].", False),
 ])
 def test_the_english_answer_is_held_back_and_replaced(reply: str, translated: bool) -> None:
-    prompt = load_prompt("answer_translate")
+    prompt, system = load_prompt("answer_translate"), load_prompt("answer_translate_system")
     items = list(answer_in("Wie viel Militärhilfe hat die NATO geliefert?", _english_stream(),
-                           _Translator(reply), prompt, standalone=QUESTION, max_tokens=60))
+                           _Translator(reply), prompt, system, standalone=QUESTION,
+                           max_tokens=60))
     *text, final = items
     assert text[:3] == ["", "", ""]  # the English words are never shown
     assert isinstance(final, Answer)
@@ -181,3 +184,14 @@ def test_a_question_the_article_cannot_answer_is_refused_in_french(
     assert answer.refused and answer.citations == ()
     assert answer.text.startswith(REFUSALS["fr"])
 
+
+
+def test_a_reply_left_in_english_is_asked_for_once_more() -> None:
+    llm = _Translator(ENGLISH_ANSWER, "Die NATO-Verbündeten lieferten 65 Milliarden Euro [1].")
+    *_, final = answer_in("Wie viel Militärhilfe hat die NATO geliefert?", _english_stream(),
+                          llm, load_prompt("answer_translate"),
+                          load_prompt("answer_translate_system"), standalone=QUESTION,
+                          max_tokens=60)
+    assert isinstance(final, Answer) and language_of(final.text) == "de"
+    assert [m[0]["role"] for m in llm.sent] == ["user", "system"]
+    assert "German" in llm.sent[1][0]["content"]

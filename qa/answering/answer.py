@@ -50,6 +50,7 @@ class Prompts:
     translate: Prompt  # a question in another language (qa.answering.languages)
     condense_language: Prompt
     answer_translate: Prompt
+    answer_translate_system: Prompt
 
     @classmethod
     def load(cls, prompts_dir: Path = PROMPTS_DIR) -> Prompts:
@@ -72,6 +73,7 @@ class Prompts:
                     "condense_translate",
                     "condense_language",
                     "answer_translate",
+                    "answer_translate_system",
                 )
             )
         )
@@ -333,6 +335,7 @@ def generate(question: str, snippets: Sequence[Snippet], llm: LLM, prompts: Prom
     if not languages.is_foreign(question):
         return stream
     return languages.answer_in(question, stream, llm, prompts.answer_translate,
+                               prompts.answer_translate_system,
                                standalone=options["standalone"],
                                max_tokens=options["max_tokens"])
 

@@ -164,14 +164,25 @@ def checked_translation(text: str, answer: Answer, question: str, language: str
     return replace(answer, text=renumber(checked.text, order), citations=citations)
 
 
-def answer_in(question: str, stream: Iterator[str | Answer], llm: LLM, prompt: Prompt, *,
-              standalone: str, max_tokens: int) -> Iterator[str | Answer]:
+def _translation(llm: LLM, messages: list[dict[str, str]], max_tokens: int,
+                 parts: list[str]) -> Iterator[str]:
+    """Stream the model's reply to ``messages``, collecting its text in ``parts``."""
+    for delta in llm.stream(messages, max_tokens=max_tokens):
+        if isinstance(delta, str):
+            parts.append(delta)
+            yield delta
+
+
+def answer_in(question: str, stream: Iterator[str | Answer], llm: LLM, prompt: Prompt,
+              system: Prompt, *, standalone: str, max_tokens: int) -> Iterator[str | Answer]:
     """The English answer's ``stream`` with its text held back (an empty string per token, so
     the consumer may stop), then its translation into ``question``'s language as the model
     writes it (``prompt`` is ``prompts/answer_translate.txt``), then the ``Answer``: translated
-    when ``checked_translation`` accepts the translation, else the English one. A refusal is
-    already in the question's language (``refusal_in``) and asks nothing more. Raises
-    ``LLMError`` as the client does."""
+    when ``checked_translation`` accepts the translation, else the English one. A reply left
+    in English is asked for once more, after a system turn (``system``,
+    ``prompts/answer_translate_system.txt``) that names the language. A refusal is already in
+    the question's language (``refusal_in``) and asks nothing more. Raises ``LLMError`` as the
+    client does."""
     language = language_of(question)
     answer = None
     for item in stream:
@@ -189,13 +200,17 @@ def answer_in(question: str, stream: Iterator[str | Answer], llm: LLM, prompt: P
     messages = [{"role": "user", "content": prompt.render(language=NAMES[language],
                                                           answer=answer.text.strip())}]
     parts: list[str] = []
-    tokens = 0
-    for delta in llm.stream(messages, max_tokens=max_tokens):
-        if isinstance(delta, str):
-            parts.append(delta)
-            tokens += 1
-            yield delta
+    yield from _translation(llm, messages, max_tokens, parts)
+    tokens = len(parts)
     text = with_scales(" ".join("".join(parts).split()), answer.text, language)
+    if language_of(strip_markers(text)) == ENGLISH:  # echoed, not translated: ask once more
+        parts = []
+        retry = [{"role": "system", "content": system.render(language=NAMES[language])},
+                 *messages]
+        yield "\n\n"
+        yield from _translation(llm, retry, max_tokens, parts)
+        tokens += len(parts)
+        text = with_scales(" ".join("".join(parts).split()), answer.text, language)
     translated = checked_translation(text, answer, standalone, language)
     seconds = answer.seconds + time.perf_counter() - finished
     done = translated or answer
