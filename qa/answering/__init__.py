@@ -6,5 +6,6 @@ citations. ``evidence`` picks the snippets the model sees, ``prompts`` fills the
 checks each sentence against what it cites, ``asks`` says what kind of answer the question
 needs, ``shared_name`` finds the name several articles agree on, ``refusal`` recognises and
 words refusals, ``hop_coverage`` measures how much of each named article was read, ``reading``
-is the optional model-read support check.
+is the optional model-read support check, ``languages`` answers a question in another language
+than the articles' (English question for retrieval, checked translation of the answer).
 """
