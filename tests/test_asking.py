@@ -237,6 +237,9 @@ def test_what_is_the_latest_cites_the_newest_article(answering: QAService) -> No
     print(answer.text)
     assert not answer.refused, answer.text
     assert NEWEST in {c.path for c in answer.citations}, answer.text
+    # and it tells that article's news, the regulator's clearance, in whatever words
+    news = ("clear", "condition", "finland", "specialty", "competition authority", "regulator")
+    assert any(word in answer.text.lower() for word in news), answer.text
 
 
 @pytest.mark.llm

@@ -89,9 +89,11 @@ def scope(question: str, bounds: Bounds, retriever: Retriever, settings: Setting
 
 # For "the latest on X": the excerpts come newest first (``newest_numbered``), and the model
 # is told so. Without it the packaged model, asked the latest on the tests' story, wrote the
-# older shareholders' vote, which three excerpts told, over the newest article's news.
-LATEST_HINT = ("The excerpts are numbered newest first: answer with what the newest article "
-               "on it, [1], reports.")
+# older shareholders' vote, which three excerpts told, over the newest article's news; told
+# "answer with what [1] reports" it wrote "… is reported in [1]"; this wording gave the newest
+# article's news, cited, for both wordings of the question tried.
+LATEST_HINT = ("The excerpts are numbered newest first. Answer with the news that excerpt [1] "
+               "reports, in a full sentence, citing [1].")
 
 
 def instructions_for(within: Within, instructions: str) -> str:
