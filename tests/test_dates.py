@@ -46,6 +46,7 @@ R = date(2024, 4, 10)  # a Wednesday
     ("What has happened since Wednesday?", "2024-04-10", "2024-04-10", "since Wednesday"),
     ("What has happened since last Friday?", "2024-04-05", "2024-04-10", "since last Friday"),
     ("What has changed since last week?", "2024-04-01", "2024-04-10", "since last week"),
+    ("Since last week, what has changed?", "2024-04-01", "2024-04-10", "Since last week"),
     ("What has happened since March?", "2024-03-01", "2024-04-10", "since March"),
     ("What happened over the past 3 days?", "2024-04-07", "2024-04-10", "the past 3 days"),
     ("What happened in the last two weeks?", "2024-03-27", "2024-04-10", "the last two weeks"),

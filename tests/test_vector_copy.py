@@ -135,3 +135,9 @@ def test_a_store_that_lacks_a_passage_leaves_no_copy(tmp_path: Path) -> None:
     copy = vector_copy.load(tmp_path, len(ids))
     assert copy is not None and np.array_equal(copy[:, 0], np.arange(12, dtype=np.float32))
     assert vector_copy.load(tmp_path, len(ids) + 1) is None, "a copy of another size is unused"
+    # a copy that does not fit the build (another size or type) is written again
+    np.save(tmp_path / vector_copy.NAME, np.zeros((3, 4), dtype=np.float64))
+    assert vector_copy.load(tmp_path, len(ids)) is None
+    assert vector_copy.write(tmp_path, ids, fetch_all)
+    again = vector_copy.load(tmp_path, len(ids))
+    assert again is not None and np.array_equal(again[:, 0], np.arange(12, dtype=np.float32))

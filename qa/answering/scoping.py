@@ -118,10 +118,11 @@ def newest_numbered(snippets: Sequence[Snippet]) -> tuple[Snippet, ...]:
     return tuple(dataclasses.replace(s, number=n) for n, s in enumerate(ordered, start=1))
 
 
-def refusal_in(period: Period | None, answer: Answer) -> Answer:
+def refusal_in(period: Period | None, answer: Answer, *, foreign: bool = False) -> Answer:
     """A refusal made without the model that names the period its articles were restricted
     to ("No article published from 25 March 2024 to 31 March 2024 (…) answers this question."),
-    and carries it."""
+    and carries it. For a question in another language (``foreign``) the refusal keeps its
+    sentence in that language and adds the period after it."""
     if period is None:
         return answer
     if not (period.since or period.until or period.outlets):
@@ -129,8 +130,8 @@ def refusal_in(period: Period | None, answer: Answer) -> Answer:
     label = period_label(period.since, period.until, words=period.words,
                          reference=period.reference, outlets=period.outlets,
                          newest=period.reference_is == "newest article")
-    return dataclasses.replace(answer, text=f"No article {label} answers this question.",
-                               period=period)
+    text = f"{answer.text} ({label})" if foreign else f"No article {label} answers this question."
+    return dataclasses.replace(answer, text=text, period=period)
 
 
 __all__ = ["LATEST_HINT", "Bounds", "HistoryLike", "check_bounds", "instructions_for",

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from qa.models import ScoredChunk
+from qa.retrieval.plan import names_a_day
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
@@ -72,13 +73,6 @@ _LATEST = re.compile(
 # Where the main clause ends: punctuation, or a relative or subordinating word after the first.
 _CLAUSE_END = re.compile(r"[,;:]|\s(?:that|which|who|whom|whose|where|while|whereas|when|"
                          r"whether|because|although)\s", re.IGNORECASE)
-# A day named absolutely (as qa.retrieval.plan reads days): such questions keep their own days.
-_ABSOLUTE = re.compile(
-    r"\b\d{4}-\d\d-\d\d\b|\b(?:" + "|".join(m[:3] for m in _MONTHS) + r")[a-z]*\.? \d{1,2}"
-    r"(?:st|nd|rd|th)?\b|\b\d{1,2}(?:st|nd|rd|th)? (?:" + "|".join(_MONTHS) + r")\b",
-    re.IGNORECASE,
-)
-
 
 @dataclass(frozen=True)
 class When:
@@ -139,12 +133,13 @@ def read_when(question: str, reference: date, *,
     found = [m for m in _LATEST.finditer(clause) if _upright(m, start)]
     latest = bool(found)
     since = until = words = ""
-    if not _ABSOLUTE.search(question):  # else named by day, as MultiHop-RAG names its articles
+    if not names_a_day(question):  # else named by day, as MultiHop-RAG names its articles
         for m in _PERIOD.finditer(clause):
             span = _resolve(m, reference) if _upright(m, start) else None
             if span is not None:
                 since, until = span[0].isoformat(), min(span[1], reference).isoformat()
-                words = m.group(0)[len(m["prep"] or "") if m["prep"] != "since " else 0:]
+                words = m.group(0)[len(m["prep"] or "")
+                                   if (m["prep"] or "").lower() != "since " else 0:]
                 found.append(m)
                 break
     if not found:

@@ -111,6 +111,11 @@ def _dates(text: str) -> list[str]:
     return found
 
 
+def names_a_day(text: str) -> bool:
+    """Whether ``text`` names a day as a hop reads one ("October 31, 2023", "2023-10-31")."""
+    return bool(_DATE_RE.search(text))
+
+
 def _times(text: str) -> list[str]:
     return [
         f"{int(h):02d}:{mi}" + (f":{s}" if s else "")
@@ -208,4 +213,4 @@ def asks_yes_or_no(question: str) -> bool:
     return not re.fullmatch(_WH, m.group(1), re.I)
 
 
-__all__ = ["Hop", "Plan", "asks_yes_or_no", "outlet_patterns", "plan_hops"]
+__all__ = ["Hop", "Plan", "asks_yes_or_no", "names_a_day", "outlet_patterns", "plan_hops"]

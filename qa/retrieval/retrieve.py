@@ -15,8 +15,9 @@ store for the nearest passages within each scope (``qa.store.vectors``: one HNSW
 Chroma's index, widened and filtered afterwards for the large scopes, or exactly over a small
 scope's stored vectors); the texts, metadata and vectors of the final top-k alone are then
 fetched. What still grows with the index: BM25's postings of the question's common words and
-its one float per passage (zeroed per text), and the stored vectors fetched for a small scope
-the first time it is searched (docs/benchmarks.md, Scale).
+its one float per passage (zeroed per text), and the HNSW search widened for large scopes
+(docs/benchmarks.md, Scale). A small scope's stored vectors are read from the build's
+memory-mapped copy (``qa.store.vector_copy``), not fetched from the store.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ saved before the collection's stamp names it, so a stamp never names a missing b
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from qa.config import Settings
-from qa.errors import IngestError
+from qa.errors import IngestError, StoreError
 from qa.models import Article, Chunk, IndexReport, IngestProblem
 from qa.sources import formats, ids, web
 from qa.sources.articles import fold_duplicates
@@ -182,7 +183,8 @@ def _copy_vectors(index: ArticleIndex, folder: Path, build: keyword.KeywordIndex
     """Write the build's vector copy (``qa.store.vector_copy``): the vectors of passages the
     last build held copied from its copy, unless their article is ``touched`` (a changed
     article's passages keep their ids but not their vectors); the others read back from the
-    store. Raises ``StoreError``."""
+    store. A copy that cannot be written (a full disk, a store that cannot be read) is left
+    out: the build stands, and exact search fetches vectors as without a copy."""
     ids = list(build.ids)
     earlier = None
     if last is not None and last.vectors is not None:
@@ -195,7 +197,9 @@ def _copy_vectors(index: ArticleIndex, folder: Path, build: keyword.KeywordIndex
         found = index.passages(wanted, vectors=True, texts=False)
         return {cid: vec for cid, (_chunk, vec) in found.items() if vec is not None}
 
-    vector_copy.write(folder, ids, fetch, last=earlier)
+    # the copy only speeds up exact search: without one, vectors are fetched
+    with contextlib.suppress(StoreError):
+        vector_copy.write(folder, ids, fetch, last=earlier)
 
 
 def _still_held(index: ArticleIndex, path: Path) -> str:

@@ -7,9 +7,10 @@ first question that searches a small outlet waited up to 2,000 x 40 us for them,
 p95 latency with a server (166 ms at 1x, 209 ms at 10x; docs/benchmarks.md, Scale). The copy
 is ``vectors.npy`` in the build's folder: one float32 row per build row, in build order, as
 Chroma stores it (not normalised, so exact search computes what it computed from a fetch).
-Read through a memory map, a scope's rows cost a page-cache read; the operating system keeps
-the hot outlets' pages, so no cache of our own grows with the index (384 dimensions: 1.5 KB a
-passage, 540 MB at 354,000 passages, on disk).
+Read through a memory map, a scope's rows cost a page-cache read, and the kernel keeps the hot
+outlets' pages (384 dimensions: 1.5 KB a passage, 540 MB at 354,000 passages, on disk). The
+normalised vectors of recent scopes are still kept (``VectorSearch``, at most ``CACHE_MAX``),
+which saves the gather and normalisation when an outlet recurs.
 
 The copy is an accelerator: a build without one (made by a process that could not write it,
 or before copies were kept) is searched from fetched vectors as before. Written whole or not at
@@ -47,7 +48,8 @@ def load(folder: Path, rows: int) -> np.ndarray | None:
 def write(folder: Path, ids: Sequence[str], fetch: Fetch, *,
           last: tuple[np.ndarray, np.ndarray] | None = None) -> bool:
     """Write the copy for a build whose rows are ``ids`` (in build order) into ``folder``,
-    unless it is there; whether the folder holds one afterwards.
+    unless a usable one is there (one of another shape or type is written again); whether the
+    folder holds one afterwards.
 
     ``last`` is an earlier build's copy and, for each of ``ids``, its row there (-1: not in
     it): those vectors are copied, the rest fetched by ``fetch`` (ids → vectors),
@@ -56,9 +58,9 @@ def write(folder: Path, ids: Sequence[str], fetch: Fetch, *,
     (nothing is left half written) or the store cannot be read.
     """
     target = folder / NAME
-    if target.is_file():
-        return True
     n = len(ids)
+    if load(folder, n) is not None:
+        return True
     if not n:
         return False
     tmp = folder / f".{NAME}.{os.getpid()}.tmp"

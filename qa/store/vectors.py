@@ -254,8 +254,9 @@ class VectorSearch:
         return rows[order], sims[order]
 
     def _vectors(self, scope: Scope) -> tuple[np.ndarray, np.ndarray]:
-        """The scope's rows the store holds (int64) and their unit vectors (float32, one row
-        each), from the cache or fetched from the store (then cached when they fit)."""
+        """The scope's rows (int64) and their unit vectors (float32, one row each): from the
+        cache, else read from the build's vector copy or, for a build without one, fetched
+        from the store (the rows it holds); then cached when they fit."""
         hit = self._cache.get(scope.key) if scope.key else None
         if hit is not None:
             self._cache.move_to_end(scope.key)
