@@ -11,37 +11,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import free_port
 from news import write_news
 from pages import CHROMIUM, CHROMIUM_ARGS
 from story import HERALD, LEDGER, WIRE
-from test_ui_timeline import NoModel
+from test_ui_timeline import served
 
-from qa.config import Settings
 from qa.faces.render import render_evidence, render_sources
-from qa.faces.server import launch
-from qa.faces.ui import build_app
 from qa.models import Chunk, Evidence, Period, Snippet
-from qa.service import QAService
 
 LABEL = "published until 31 January 2024 by Nordic Wire"
 
 
 @pytest.fixture(scope="module")
 def news_app(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("news-ui")
-    write_news(root / "articles")
-    settings = Settings.load(index_dir=root / "index", articles_root=root, progress=False,
-                             ui_host="127.0.0.1", ui_port=free_port())
-    service = QAService(settings, llm=NoModel(), embedder=embedder)  # type: ignore[arg-type]
-    service.ingest(root / "articles")
-    app = build_app(service, settings)
-    url = launch(app, settings)
-    try:
+    with served(tmp_path_factory.mktemp("news-ui"), write_news, embedder) as url:
         yield url
-    finally:
-        app.close()
-        service.close()
 
 
 def test_the_filters_beside_the_question_restrict_it_and_name_the_period(news_app: str) -> None:

@@ -5,7 +5,8 @@ for download. No model writes a timeline: the service's model fails the test if 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,11 @@ class NoModel:
         raise AssertionError("the timeline called the model")
 
 
-@pytest.fixture(scope="module")
-def story_app(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("story-ui")
-    write_story(root / "articles")
+@contextmanager
+def served(root: Path, write: Callable[[Path], object], embedder: Any) -> Iterator[str]:
+    """The chat app on a free loopback port over the articles ``write`` puts in
+    ``root/articles``, with a model that fails the test if asked; its URL."""
+    write(root / "articles")
     settings = Settings.load(index_dir=root / "index", articles_root=root, progress=False,
                              ui_host="127.0.0.1", ui_port=free_port())
     service = QAService(settings, llm=NoModel(), embedder=embedder)  # type: ignore[arg-type]
@@ -46,6 +48,12 @@ def story_app(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Iterat
     finally:
         app.close()
         service.close()
+
+
+@pytest.fixture(scope="module")
+def story_app(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Iterator[str]:
+    with served(tmp_path_factory.mktemp("story-ui"), write_story, embedder) as url:
+        yield url
 
 
 def test_the_timeline_tab_draws_the_chart_and_the_list(story_app: str, tmp_path: Path) -> None:
