@@ -73,9 +73,11 @@ def index_summary(service: QAService) -> tuple[str, str, bool]:
 
 
 def outlet_choices(service: QAService) -> list[str]:
-    """The outlets of the indexed articles, for the outlet picker ([] with no index)."""
+    """The outlets of the indexed articles, for the outlet picker ([] with no index): the
+    keyword build's names, which the filters are checked against, not a read of every
+    article from the store (60,900 at 100x) at each page build and rebuild."""
     try:
-        return sorted({e.source for e in service.articles() if e.source})
+        return sorted(service.retriever.keyword.sources)
     except QAError:
         return []
 
