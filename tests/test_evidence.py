@@ -26,7 +26,7 @@ def _chunk(body: str, start: int, end: int, *, article: str = "a.txt", index: in
            source: str = "Gazette", **extra: object) -> Chunk:
     return Chunk(id=f"{article}:{index:04d}", article_id=article, index=index,
                  text=body[start:end], start=start, end=end, title=f"Title of {article}",
-                 source=source, published_at="2024-01-15", **extra)  # type: ignore[arg-type]
+                 source=source, **{"published_at": "2024-01-15", **extra})  # type: ignore[arg-type]
 
 
 def _select(question: str, passages: list[ScoredChunk], *, plan: Plan | None = None,
@@ -79,6 +79,30 @@ def test_each_planned_hop_gets_a_sentence_from_its_own_outlet() -> None:
     # one heading per article: snippets of an article are numbered together
     sources = [s.passage.source for s in snippets]
     assert sources == sorted(sources, key=sources.index)
+
+
+def test_a_hop_naming_a_day_takes_its_best_sentence_from_that_days_article() -> None:
+    # Two Herald articles: the later one matches the hop's words better, but the question
+    # names the earlier one's day, and hop coverage counts only that day's article.
+    early = "The Herald says the bridge vote was put off. Councillors asked for a new survey."
+    late = ("The Herald says the bridge vote was delayed again by a month, the engineers "
+            "delayed the bridge vote.")
+    passages = [
+        ScoredChunk(_chunk(BODY, 0, len(BODY)), 1.0),
+        ScoredChunk(_chunk(late, 0, len(late), article="late.txt", source="Herald",
+                           published_at="2024-02-20"), 0.9),
+        ScoredChunk(_chunk(early, 0, len(early), article="early.txt", source="Herald",
+                           published_at="2024-01-15"), 0.8)]
+    question = ("Did the Gazette report that the mayor backed the steel design, while the "
+                "Herald report of January 15, 2024 says the bridge vote was delayed?")
+    plan = plan_hops(question, outlet_patterns(["Gazette", "Herald"]))
+    assert plan.hops[1].days == ("2024-01-15",)
+    picked = _select(question, passages, plan=plan, budget=20)
+    assert "early.txt" in {s.passage.article_id for s in picked}
+    undated = plan_hops(question.replace(" of January 15, 2024", ""),
+                        outlet_patterns(["Gazette", "Herald"]))
+    assert "late.txt" in {s.passage.article_id  # without the day, the better match
+                          for s in _select(question, passages, plan=undated, budget=20)}
 
 
 def test_a_named_outlet_gets_its_best_sentence_even_past_the_budget() -> None:

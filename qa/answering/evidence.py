@@ -41,7 +41,7 @@ import numpy as np
 
 from qa.config import Settings
 from qa.models import Chunk, ScoredChunk, Snippet, header_line
-from qa.retrieval.plan import Plan
+from qa.retrieval.plan import Plan, on_days
 from qa.text.names import expansions, short_forms
 from qa.text.sentences import split_sentences, table_blocks
 from qa.text.words import terms
@@ -142,16 +142,20 @@ def keyword_coverage(query: set[str], sentence: set[str], idf: dict[str, float])
     return sum(idf.get(t, 0.0) for t in query & sentence) / total
 
 
-def queries_of(question: str, plan: Plan) -> list[tuple[str, tuple[str, ...]]]:
+Query = tuple[str, tuple[str, ...], tuple[str, ...]]  # text, outlets, days (none: any)
+
+
+def queries_of(question: str, plan: Plan) -> list[Query]:
     """The question, then each hop clause and claim it was planned into, each with the outlets
-    its sentences must come from (none: any), duplicates and wordless ones left out."""
-    hops = [(t, hop.sources) for hop in plan.hops if hop.sources
-            for t in plan.clauses.get(hop) or (question,)]  # a hop named without words of its
-    parts = [(question, ()), *hops, *((c, ()) for c in plan.claims)]  # own: the question's
-    seen: dict[tuple[str, tuple[str, ...]], None] = {}
-    for text, sources in parts:
-        seen.setdefault((" ".join(text.split()), sources), None)
-    return [(q, sources) for q, sources in seen if terms(q)]
+    and days its sentences must come from (none: any), duplicates and wordless ones left out."""
+    # a hop named without words of its own reads the whole question
+    hops = [(t, hop.sources, hop.days) for hop in plan.hops if hop.sources
+            for t in plan.clauses.get(hop) or (question,)]
+    parts = [(question, (), ()), *hops, *((c, (), ()) for c in plan.claims)]
+    seen: dict[Query, None] = {}
+    for text, sources, days in parts:
+        seen.setdefault((" ".join(text.split()), sources, days), None)
+    return [q for q in seen if terms(q[0])]
 
 
 def select(
@@ -181,7 +185,7 @@ def select(
     scores = score_sentences(queries, sentences, idf, embed if options.embed else None,
                              options)
     chosen = pick(scores, sentences, count_tokens, options, names_of,
-                  hops=[bool(sources) for _q, sources in queries])
+                  hops=[bool(sources) for _q, sources, _d in queries])
     return _snippets(sentences, chosen, scores.max(axis=0), names_of)
 
 
@@ -218,13 +222,19 @@ def rank_prior(sentences: list[_Sentence], options: SelectionOptions) -> np.ndar
                     dtype=np.float32)
 
 
-def score_sentences(queries: list[tuple[str, tuple[str, ...]]], sentences: list[_Sentence],
+def score_sentences(queries: list[Query], sentences: list[_Sentence],
                     idf: Idf, embed: Embed | None, options: SelectionOptions) -> np.ndarray:
-    """(queries x sentences) relevance; a hop's rows are zero outside its own outlets."""
-    scores = _scores([q for q, _s in queries], sentences, idf, embed, options)
-    for row, (_q, sources) in zip(scores, queries, strict=True):
+    """(queries x sentences) relevance; a hop's rows are zero outside its own outlets, and
+    outside the days it names when its outlet has sentences of those days."""
+    scores = _scores([q for q, _s, _d in queries], sentences, idf, embed, options)
+    for row, (_q, sources, days) in zip(scores, queries, strict=True):
         if sources:  # a hop's clause is about its own outlet's article
-            row *= np.array([s.passage.source in sources for s in sentences], dtype=np.float32)
+            own = np.array([s.passage.source in sources for s in sentences])
+            # "the TechCrunch article of October 31": another day's article of the outlet is
+            # another article, and hop coverage (qa.answering.hop_coverage) counts only that
+            # day's; without a sentence of that day, the outlet's best stands as before.
+            dated = own & np.array([on_days(s.passage.published_at, days) for s in sentences])
+            row *= (dated if days and (row * dated).any() else own).astype(np.float32)
     return scores
 
 

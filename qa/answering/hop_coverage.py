@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from qa.models import HopEvidence, Snippet
-from qa.retrieval.plan import Hop, Plan
+from qa.retrieval.plan import Hop, Plan, on_days
 from qa.text.words import terms
 
 
@@ -59,13 +59,6 @@ def hop_coverage(
             best = max(best, sum(weights.get(t, 1.0) for t in want & have) / total)
         out.append(HopCoverage(hop, clause, best))
     return out
-
-
-def on_days(published_at: str, days: Sequence[str]) -> bool:
-    """Whether ``published_at`` (ISO 8601) falls on one of ``days`` (``YYYY-MM-DD``, or
-    ``MM-DD``: that day of any year, as ``qa.retrieval.plan`` reads a date without a year)."""
-    day = published_at[:10]
-    return any(day == d if len(d) == 10 else day[5:] == d for d in days)
 
 
 def hop_evidence(coverage: Sequence[HopCoverage], snippets: Sequence[Snippet],

@@ -191,6 +191,13 @@ def plan_hops(
                 {h: tuple(v) for h, v in clauses.items()}, claims)
 
 
+def on_days(published_at: str, days: Sequence[str]) -> bool:
+    """Whether ``published_at`` (ISO 8601) falls on one of ``days`` (``YYYY-MM-DD``, or
+    ``MM-DD``: that day of any year, as ``plan_hops`` reads a date without a year)."""
+    day = published_at[:10]
+    return any(day == d if len(d) == 10 else day[5:] == d for d in days)
+
+
 _AUX = r"(?:do|does|did|is|are|was|were|has|have|had|can|could|will|would|should)"
 _WH = r"(?:who|whom|whose|what|which|when|where|why|how)"
 # The main clause opens the question or follows its introductory phrase ("Between the report
@@ -213,4 +220,5 @@ def asks_yes_or_no(question: str) -> bool:
     return not re.fullmatch(_WH, m.group(1), re.I)
 
 
-__all__ = ["Hop", "Plan", "asks_yes_or_no", "names_a_day", "outlet_patterns", "plan_hops"]
+__all__ = ["Hop", "Plan", "asks_yes_or_no", "names_a_day", "on_days",
+           "outlet_patterns", "plan_hops"]
