@@ -10,7 +10,9 @@ tokens of evidence (embedder word-pieces), snippets per question and selection t
 service's own ``select_evidence`` call: the read of the articles' opening chunks and the
 one-core query-time embedding included).
 ``--budget`` and friends try other selection settings; the first budget is also run without
-full names (``qa.text.names``) for comparison.
+full names (``qa.text.names``) for comparison. The row "default" is what the service picks
+itself: ``QA_EVIDENCE_BUDGET``, or ``QA_JOINED_EVIDENCE_BUDGET`` for a question that joins
+articles.
 
     python benchmarks/evidence.py --index /tmp/mh-index --limit 200 [--budget 320 ...]
 """
@@ -59,7 +61,11 @@ def main() -> None:
     queries = [q for q in load_queries(QUERIES, limit=args.limit)
                if q.question_type != NULL_TYPE]
     prompts = Prompts.load()
-    modes = [("passages", None, True)] + [(f"snippets@{b}", b, True) for b in args.budget] + [
+    settings = service.settings
+    default = (f"default ({settings.evidence_budget}, joined "
+               f"{settings.joined_evidence_budget})")
+    modes = [("passages", None, True), (default, 0, True)] + [
+        (f"snippets@{b}", b, True) for b in args.budget] + [
         (f"snippets@{args.budget[0]}, no full names", args.budget[0], False)]
     rows: dict[str, list[dict[str, float]]] = {m: [] for m, _b, _n in modes}
     for q in queries:
@@ -70,7 +76,7 @@ def main() -> None:
             started = time.perf_counter()
             snippets = service.select_evidence(
                 q.text, passages, mode="passages" if budget is None else "snippets",
-                options=None if budget is None else SelectionOptions(
+                options=None if not budget else SelectionOptions(
                     budget=budget, passages=service.settings.evidence_passages,
                     min_share=args.min_share, embedding_weight=args.embedding_weight,
                     embed=not args.no_embed, full_names=names))

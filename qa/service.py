@@ -35,7 +35,7 @@ from qa.models import (
     Timeline,
     chunk_id,
 )
-from qa.retrieval.plan import asks_yes_or_no
+from qa.retrieval.plan import asks_yes_or_no, joins_articles
 from qa.retrieval.retrieve import RetrievalOptions, Retriever, best_similarity
 from qa.sources import web
 from qa.sources.deleted import files_gone
@@ -216,18 +216,22 @@ class QAService:
     ) -> list[Snippet]:
         """What the model will read for this question: picked sentences (``snippets``, see
         ``qa.answering.evidence``) or the top ``context_k`` passages whole (``passages``); ``mode``
-        defaults to ``QA_EVIDENCE``, ``options`` to ``QA_EVIDENCE_BUDGET`` and
-        ``QA_EVIDENCE_PASSAGES`` with the method's defaults (the benchmark tries others)."""
+        defaults to ``QA_EVIDENCE``, ``options`` to ``QA_EVIDENCE_BUDGET`` (for a yes-or-no question
+        that joins articles, ``QA_JOINED_EVIDENCE_BUDGET``) and ``QA_EVIDENCE_PASSAGES`` with the
+        method's defaults (the benchmark tries others)."""
         if (mode or self.settings.evidence) == "passages":
             return evidence.whole_passages(passages[: self.settings.context_k])
         retriever = self.retriever
         tokenizer = self._index.tokenizer
+        plan = retriever.plan(question)
         options = options or evidence.SelectionOptions(
-            budget=self.settings.evidence_budget, passages=self.settings.evidence_passages)
+            budget=self.settings.joined_evidence_budget
+            if joins_articles(plan) and asks_yes_or_no(question)
+            else self.settings.evidence_budget, passages=self.settings.evidence_passages)
         return evidence.select(
             question,
             passages,
-            plan=retriever.plan(question),
+            plan=plan,
             idf=retriever.idf,
             count_tokens=lambda text: len(tokenizer.encode(text, add_special_tokens=False)),
             embed=self._embed_for_question,
@@ -321,11 +325,9 @@ class QAService:
         yield Evidence(question, standalone, snippets, seconds, mode, gone,
                        hop_evidence(coverage, snippets, floor), period)
         if missing and asks_yes_or_no(standalone):
-            # A yes or no about what named articles say, and one of them was not found: the
-            # model still answers, and its Yes or No is a guess. Near-miss rows, dev records
-            # 1-165, with every named outlet's best sentence read: yes-or-no questions refused
-            # here when their evidence is left out 64 of 97 (only when all were missing: 21),
-            # when it is there 10 of 97 (all missing: 0).
+            # A named article was not found: the model's Yes or No would be a guess. Near-miss
+            # rows, dev records 1-165: of 97 yes-or-no questions, refused here 64 when their
+            # evidence is left out (21 if all had to be missing), 10 when it is there (0).
             refusal = refused_answer(question, self.prompts, standalone=standalone,
                                      started=started, snippets=snippets, missing=missing)
             yield dataclasses.replace(refusal, files_gone=gone, evidence_seconds=seconds,

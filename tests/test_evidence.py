@@ -198,6 +198,32 @@ def test_a_row_of_a_table_split_over_chunks_keeps_its_header(service: QAService)
     _exact(snippets, service.bodies)  # type: ignore[attr-defined]
 
 
+def test_a_yes_or_no_question_joining_articles_reads_to_the_joined_budget(
+    service: QAService, embedder,  # type: ignore[no-untyped-def]
+) -> None:
+    from qa.config import Settings
+
+    settings = Settings.load(index_dir=service.settings.index_dir,
+                             cache_dir=service.settings.cache_dir, progress=False,
+                             evidence_budget=40, joined_evidence_budget=400)
+    routed = QAService(settings, embedder=embedder)
+    tokenizer = routed._index.tokenizer
+
+    def tokens(question: str) -> int:
+        snippets = routed.select_evidence(question, routed.retrieve(question))
+        return sum(len(tokenizer.encode(s.prompt_text, add_special_tokens=False))
+                   for s in snippets)
+
+    alone = tokens("Did Parkfield Primary get a higher reading score than Oak Primary?")
+    which = tokens("What reading score did the County Herald give Parkfield Primary, and "
+                   "what did the County Herald say of Oak Primary?")  # one outlet, twice
+    joined = tokens("Did the County Herald give Parkfield Primary a higher reading score "
+                    "than the County Herald gave Oak Primary?")
+    # a named outlet's best sentence comes even past the budget, so "which" may pass 40; the
+    # table rows' header, repeated with each row, is not counted in the budget
+    assert alone <= 40 and 2 * max(alone, which) < joined
+
+
 def test_seed_evidence_is_a_few_exact_sentences_within_budget(service: QAService) -> None:
     question = "How much military aid have NATO allies delivered to Ukraine?"
     snippets = service.select_evidence(question, service.retrieve(question))

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from qa.retrieval.plan import joins_articles
 from qa.retrieval.retrieve import (
     Hop,
     RetrievalOptions,
@@ -71,6 +72,18 @@ def test_same_day_is_inherited_and_repeated_outlets_are_counted() -> None:
     twice = plan_hops("Do the TechCrunch article on A and the TechCrunch article on B agree?",
                       PATTERNS)
     assert twice.hops == (Hop(("TechCrunch",)),) and twice.counts[Hop(("TechCrunch",))] == 2
+
+
+def test_a_question_joins_articles_when_it_names_two_or_more() -> None:
+    def joins(question: str) -> bool:
+        return joins_articles(plan_hops(question, PATTERNS))
+
+    assert joins("Did The Verge and TechCrunch both report it?")
+    assert joins("Do the TechCrunch article on A and the TechCrunch article on B agree?")
+    assert joins("Was the TechCrunch report published on October 31, 2023, consistent with "
+                 "the TechCrunch report of November 2, 2023?")
+    assert not joins("What did TechCrunch report about Meta's fine?")
+    assert not joins("How much military aid have NATO allies delivered to Ukraine?")
 
 
 def test_day_without_outlet_is_a_hop_and_without_dates_flag_is_ignored() -> None:

@@ -198,6 +198,14 @@ def on_days(published_at: str, days: Sequence[str]) -> bool:
     return any(day == d if len(d) == 10 else day[5:] == d for d in days)
 
 
+def joins_articles(plan: Plan) -> bool:
+    """Whether the question behind ``plan`` joins articles: it names outlets two or more times
+    ("the TechCrunch article … while The Verge …"; the same outlet twice counts twice), so its
+    answer needs a fact from each of them. Of the 1,026 MultiHop-RAG dev questions: 761 of
+    the 914 answerable ones, 18 of the 112 null ones."""
+    return sum(plan.counts.values()) >= 2
+
+
 _AUX = r"(?:do|does|did|is|are|was|were|has|have|had|can|could|will|would|should)"
 _WH = r"(?:who|whom|whose|what|which|when|where|why|how)"
 # The main clause opens the question or follows its introductory phrase ("Between the report
@@ -220,5 +228,5 @@ def asks_yes_or_no(question: str) -> bool:
     return not re.fullmatch(_WH, m.group(1), re.I)
 
 
-__all__ = ["Hop", "Plan", "asks_yes_or_no", "names_a_day", "on_days",
+__all__ = ["Hop", "Plan", "asks_yes_or_no", "joins_articles", "names_a_day", "on_days",
            "outlet_patterns", "plan_hops"]
