@@ -532,8 +532,9 @@ def main() -> None:
         "python benchmarks/ingest.py --corpus $D/corpus.json --articles 80",
         "python benchmarks/embedder_equivalence.py --corpus $D/corpus.json --chunks 1000 "
         "--torch --queries $D/queries-dev.json",
-        "python benchmarks/evidence.py --index /tmp/mh-index --limit 200 --budget 210 220 300 "
-        "--out benchmarks/results/evidence.json",
+        "python benchmarks/evidence.py --index /tmp/mh-index --limit 200 --budget 210 300 400 "
+        "500 600 --out benchmarks/results/evidence.json",
+        "python benchmarks/hop_verdicts.py --index /tmp/mh-index --records 1-200",
         "python benchmarks/answers.py --corpus $D/corpus.json --queries $D/queries-dev.json "
         "--index /tmp/mh-index --limit 60",
         "python benchmarks/near_miss.py --corpus $D/corpus.json --queries $D/queries-dev.json "
