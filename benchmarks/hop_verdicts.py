@@ -5,9 +5,10 @@ For each yes-or-no comparison or temporal question of the chosen MultiHop-RAG de
 (Tang & Yang 2024, ODC-BY 1.0) whose gold answer is Yes or No, the service's own evidence is
 selected, and for each outlet the question names (a hop of ``qa.retrieval.plan``) the model
 reads only that outlet's snippets and is asked whether the article says what the question says
-of it (three tokens, Yes or No). The composed answer is Yes when every hop's verdict is Yes.
-For comparison, the model is also asked the whole question over all the snippets, to reply
-Yes or No only. Printed: accuracy of both, of always answering Yes, and how often the hop
+of it (three tokens, Yes or No; a reply that is neither counts as Yes). The composed answer
+is Yes when every hop read says Yes (a hop with no snippet of its outlet is not asked). For
+comparison, the model is also asked the whole question over all the snippets, to reply Yes
+or No only. Printed: accuracy of both, of always answering Yes, and how often the hop
 verdicts say Yes when the gold answer is Yes and when it is No. Run it on an idle machine.
 
     python benchmarks/hop_verdicts.py --index /tmp/mh-index --records 1-200
@@ -21,10 +22,10 @@ import time
 from pathlib import Path
 
 from qa.answering.answer import evidence_block
-from qa.answering.hop_coverage import hop_coverage, on_days
+from qa.answering.hop_coverage import hop_coverage
 from qa.config import Settings
 from qa.faces.metrics import load_queries
-from qa.retrieval.plan import asks_yes_or_no
+from qa.retrieval.plan import asks_yes_or_no, on_days
 from qa.service import QAService
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

@@ -141,7 +141,7 @@ class Settings(BaseSettings):
         description="The evidence budget (as QA_EVIDENCE_BUDGET) of a yes-or-no question that "
         "joins articles (names outlets two or more times, qa.retrieval.plan.joins_articles): "
         "its Yes or No needs a fact from each article, and 210 tokens hold too few of them.",
-    )  # Dev records 1-200, evidence only: gold facts held 0.366 at 210 tokens, 0.497 at 500,
+    )  # Dev records 1-200, evidence only: gold facts held 0.364 at 210 tokens, 0.497 at 500,
     # 0.535 at 600 (whole passages 0.526 at a median 1,022). Answers, 120 yes-or-no questions
     # of records 1-200, 210 against 600: right 48 -> 56, refused 34 -> 28, median 9.4 -> 12.7 s
     # (records 101-200). Who/which questions got worse with 600 (records 1-100: right 31 -> 25

@@ -212,22 +212,21 @@ class QAService:
 
     def select_evidence(
         self, question: str, passages: list[ScoredChunk], *, mode: str | None = None,
-        options: evidence.SelectionOptions | None = None,
+        options: evidence.SelectionOptions | None = None, asked: str = "",
     ) -> list[Snippet]:
         """What the model will read for this question: picked sentences (``snippets``, see
         ``qa.answering.evidence``) or the top ``context_k`` passages whole (``passages``); ``mode``
         defaults to ``QA_EVIDENCE``, ``options`` to ``QA_EVIDENCE_BUDGET`` (for a yes-or-no question
         that joins articles, ``QA_JOINED_EVIDENCE_BUDGET``) and ``QA_EVIDENCE_PASSAGES`` with the
-        method's defaults (the benchmark tries others)."""
+        method's defaults (the benchmark tries others). ``asked``: the question itself, when
+        ``question`` is a selection text (headlines added) that must not choose the budget."""
         if (mode or self.settings.evidence) == "passages":
             return evidence.whole_passages(passages[: self.settings.context_k])
-        retriever = self.retriever
-        tokenizer = self._index.tokenizer
+        retriever, tokenizer, asked = self.retriever, self._index.tokenizer, asked or question
+        joined = joins_articles(retriever.plan(asked)) and asks_yes_or_no(asked)
+        options = options or evidence.SelectionOptions(budget=self.settings.joined_evidence_budget
+            if joined else self.settings.evidence_budget, passages=self.settings.evidence_passages)
         plan = retriever.plan(question)
-        options = options or evidence.SelectionOptions(
-            budget=self.settings.joined_evidence_budget
-            if joins_articles(plan) and asks_yes_or_no(question)
-            else self.settings.evidence_budget, passages=self.settings.evidence_passages)
         return evidence.select(
             question,
             passages,
@@ -312,7 +311,7 @@ class QAService:
             yield from nothing(standalone)
             return
         reading = scoping.selection_text(standalone, within, passages)  # headlines: no topic
-        snippets = tuple(self.select_evidence(reading, passages, mode=mode))
+        snippets = tuple(self.select_evidence(reading, passages, mode=mode, asked=standalone))
         snippets = scoping.newest_numbered(snippets) if within.latest else snippets
         if not snippets:
             yield from nothing(standalone)

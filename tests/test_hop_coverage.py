@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qa.answering.hop_coverage import hop_coverage, on_days, uncovered
+from qa.answering.hop_coverage import hop_coverage, uncovered
 from qa.models import Answer, Chunk, Evidence, Snippet
-from qa.retrieval.plan import outlet_patterns, plan_hops
+from qa.retrieval.plan import on_days, outlet_patterns, plan_hops
 from qa.service import QAService
 
 GADGETS = ("Foldable phones sell out\nSource: Gadget Weekly\nDate: 2023-10-05\n\n"

@@ -234,7 +234,7 @@ def score_sentences(queries: list[Query], sentences: list[_Sentence],
             # another article, and hop coverage (qa.answering.hop_coverage) counts only that
             # day's; without a sentence of that day, the outlet's best stands as before.
             dated = own & np.array([on_days(s.passage.published_at, days) for s in sentences])
-            row *= (dated if days and (row * dated).any() else own).astype(np.float32)
+            row *= (dated if days and dated.any() else own).astype(np.float32)
     return scores
 
 

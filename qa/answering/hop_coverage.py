@@ -91,4 +91,4 @@ def hop_label(outlets: Sequence[str], clause: str, days: Sequence[str] = ()) -> 
     return f"{' or '.join(outlets)}{of} on “{said}”"
 
 
-__all__ = ["HopCoverage", "hop_coverage", "hop_evidence", "hop_label", "on_days", "uncovered"]
+__all__ = ["HopCoverage", "hop_coverage", "hop_evidence", "hop_label", "uncovered"]
