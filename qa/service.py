@@ -223,10 +223,11 @@ class QAService:
         if (mode or self.settings.evidence) == "passages":
             return evidence.whole_passages(passages[: self.settings.context_k])
         retriever, tokenizer, asked = self.retriever, self._index.tokenizer, asked or question
-        joined = joins_articles(retriever.plan(asked)) and asks_yes_or_no(asked)
+        plan = retriever.plan(question)
+        joined = asks_yes_or_no(asked) and joins_articles(
+            plan if asked == question else retriever.plan(asked))
         options = options or evidence.SelectionOptions(budget=self.settings.joined_evidence_budget
             if joined else self.settings.evidence_budget, passages=self.settings.evidence_passages)
-        plan = retriever.plan(question)
         return evidence.select(
             question,
             passages,
