@@ -222,3 +222,45 @@ def test_a_name_merely_present_in_the_evidence_is_not_tied_to_the_question() -> 
     joined = check_citations("Valve and Sony will release the updated hardware with 300 "
                              "improvements [1][3].", HARDWARE, question=HARDWARE_Q)
     assert joined.unsupported  # each name added must be tied to the question on its own
+
+
+TRAM = [
+    support_of("Mayor Ilse Varn said the tram would cut car traffic in the harbour district.",
+               heading="City council approves new tram line", outlet="Harbour Ledger"),
+    support_of("Car traffic in the harbour district fell by a tenth after bike lanes opened.",
+               heading="Harbour traffic falls", outlet="Island Courier"),
+    support_of("It is not yet known who will run the tram line. While the council is not "
+               "required to publish bids, it received 12 bids for the line.",
+               heading="Tram bids", outlet="Harbour Ledger"),
+    support_of("Tee Higgins is a No. 2 receiver and Tyler Boyd is a fine flex.",
+               heading="Week 14 rankings", outlet="Sporting News"),
+]
+
+
+def test_a_sentence_denying_what_its_snippet_states_is_contradicted() -> None:
+    """Every word of the denial is in [1]; "not" is what the snippet lacks (issue 28)."""
+    text = "No, the Harbour Ledger article does not say the tram would cut car traffic [1]."
+    result = check_citations(text, TRAM)
+    assert result.unsupported == (text.replace(" [1]", ""),) and result.cited == []
+    assert result.sentences[0].contradicted_by == (1,)
+    stated = check_citations("Yes, the Harbour Ledger article says the tram would cut car "
+                             "traffic [1].", TRAM)
+    assert stated.unsupported == () and stated.cited == [1]
+
+
+def test_a_sentence_stating_what_its_snippet_denies_is_contradicted() -> None:
+    known = check_citations("It is known who will run the tram line [3].", TRAM)
+    assert known.unsupported and known.sentences[0].contradicted_by == (3,)
+    unknown = check_citations("It is not known who will run the tram line [3].", TRAM)
+    assert unknown.unsupported == () and unknown.cited == [3]
+
+
+def test_a_denial_elsewhere_in_the_snippets_sentence_or_a_rank_is_no_contradiction() -> None:
+    bids = check_citations("The council received 12 bids for the tram line [3].", TRAM)
+    assert bids.unsupported == () and bids.cited == [3]  # "not required" is another clause
+    rank = check_citations("Tee Higgins is a No. 2 receiver [4].", TRAM)
+    assert rank.unsupported == () and rank.cited == [4]
+    # a denial of something the snippet does not discuss is judged by its words, as before
+    other = check_citations("The Island Courier does not report a fall in ferry fares [2].",
+                            TRAM)
+    assert other.sentences[0].contradicted_by == ()

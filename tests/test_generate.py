@@ -342,3 +342,36 @@ def test_another_years_winner_is_refused_but_an_unsupported_name_is_shown_as_suc
     assert not unheld.refused and unheld.unsupported and unheld.citations == ()
     held = answer("Who won the women's final of the Coastal Open in 2022?", "Ana Ruiz [1].")
     assert not held.refused and not held.unsupported and len(held.citations) == 1
+
+
+def test_a_yes_or_no_answer_its_own_snippet_contradicts_is_never_shown_as_answered() -> None:
+    """"No, the Ledger does not say X [1]" where [1] says X passed the word check (issue 28):
+    it is a misreading, so the model is asked again; a second misreading leaves a refusal."""
+    texts = {"Harbour Ledger": "Mayor Ilse Varn said the tram would cut car traffic in the "
+                               "harbour district.",
+             "Island Courier": "Car traffic in the harbour district fell by a tenth after new "
+                               "bike lanes opened in August."}
+    snippets = whole_passages([
+        ScoredChunk(Chunk(id=f"{i}.txt:0000", article_id=f"{i}.txt", index=0, text=text,
+                          start=0, end=len(text), title="Harbour news", source=outlet),
+                    score=1.0)
+        for i, (outlet, text) in enumerate(texts.items())])
+    question = ("Does the Harbour Ledger article say the tram would cut car traffic, while the "
+                "Island Courier article reports that car traffic fell after bike lanes opened?")
+    misread = ("No, the Harbour Ledger article does not say the tram would cut car traffic [1]. "
+               "The Island Courier article reports that car traffic fell after bike lanes "
+               "opened [2].")
+    right = ("Yes, the Harbour Ledger article says the tram would cut car traffic [1], and the "
+             "Island Courier article reports that car traffic fell after bike lanes opened [2].")
+
+    def ask(*replies: str) -> Answer:
+        items = list(generate(question, snippets, ScriptedLLM(*replies),  # type: ignore[arg-type]
+                              Prompts.load(), standalone=question, max_tokens=100,
+                              started=time.perf_counter()))
+        assert isinstance(items[-1], Answer)
+        return items[-1]
+
+    again = ask(misread, right)
+    assert again.second_look and again.text.startswith("Yes")
+    assert {c.source for c in again.citations} == set(texts)
+    assert ask(misread, misread).refused

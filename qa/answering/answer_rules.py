@@ -32,11 +32,20 @@ def check(raw: str, snippets: Sequence[Snippet], question: str) -> CheckResult:
                            bound=bound)
 
 
+def misread(checked: CheckResult, question: str) -> bool:
+    """Whether a reply to a yes-or-no question has a sentence its own snippets contradict
+    (``qa.answering.polarity``): its Yes or No rests on a misreading ("No, the Ledger does
+    not say X [1]" where [1] says X), so no other sentence of it may carry that verdict."""
+    return asks_yes_or_no(question) and any(s.contradicted_by for s in checked.sentences)
+
+
 def answers(checked: CheckResult, question: str) -> bool:
     """Whether a checked reply answers: some sentence that does not decline is cited and
     supported, and, when the question asks for an amount, a date or a name
     (``qa.answering.asks.expected``), gives one beyond the question's own words
-    (``qa.answering.asks.gives``)."""
+    (``qa.answering.asks.gives``); a reply that ``misread`` its snippets does not."""
+    if misread(checked, question):
+        return False
     kind = expected(question, yes_or_no=asks_yes_or_no(question))
     return any(s.cited and s.supported and not declines(s.text)
                and (kind == OTHER or gives(kind, s.text, question))
@@ -50,7 +59,10 @@ def gives_unchecked(raw: str, checked: CheckResult, snippets: Sequence[Snippet],
     refused: true for a question asking for no amount, date or name, false when no sentence
     gives one, and false when a sentence giving one fails only on the question's constraints
     (held by its snippets once the years and qualifiers are not bound): that is another
-    year's winner or another quarter's figure, a near miss, and is refused."""
+    year's winner or another quarter's figure, a near miss, and is refused; so is a reply
+    that ``misread`` its snippets."""
+    if misread(checked, question):
+        return False
     kind = expected(question, yes_or_no=asks_yes_or_no(question))
     if kind == OTHER:
         return True
@@ -89,4 +101,4 @@ def second_look(checked: CheckResult, raw: str, refusal_text: str, question: str
 
 
 __all__ = ["RETRY_OVERLAP", "RETRY_SUPPORT", "answers", "check", "gives_unchecked",
-           "second_look", "snippet_support"]
+           "misread", "second_look", "snippet_support"]

@@ -38,6 +38,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from qa.answering.polarity import contradicts
 from qa.text.languages import ENGLISH, foreign_claim
 from qa.text.sentences import split_sentences  # the same sentence rules as the chunker
 from qa.text.words import Claim, Coverage, Support, claim, coverage, support_of, terms
@@ -67,6 +68,8 @@ class CheckedSentence:
     cited: tuple[int, ...]
     supported: bool
     score: float  # weighted share of its claim that the cited (or best) snippets hold
+    contradicted_by: tuple[int, ...] = ()  # snippets that hold its words with the opposite
+    # polarity ("does not say X" against "X"; ``qa.answering.polarity``): it is unsupported
 
 
 @dataclass(frozen=True)
@@ -161,7 +164,9 @@ def check_citations(
     years, figures and qualifiers) must be held, with no slack, by the snippets a sentence
     rests on whenever it adds a name or number to the question: "X won in 2022 [1]" does not
     answer "Who won in 2018?", even when the answer writes "in 2018" itself.
-    A sentence with a snippet number where a value belongs (``is_slot``) is unsupported.
+    A sentence with a snippet number where a value belongs (``is_slot``) is unsupported, and so
+    is one its snippets contradict (``qa.answering.polarity``: "does not say X" against "X"),
+    whose ``contradicted_by`` names them.
     ``language`` is the answer's (a ``qa.text.languages.NAMES`` code); another than English is
     judged across the gap (see the module docstring), ``known`` holding the names its words
     may be (``qa.text.languages.names_in`` of the snippets).
@@ -189,6 +194,10 @@ def check_citations(
         if not judged.supported and len(asked):
             judged = _beyond_question(sentence, own, asked, about, cited, supports,
                                       must) or judged
+        if judged.supported and judged.cited and contradicts(
+                sentence, own, [supports[n - 1] for n in judged.cited]):
+            judged = CheckedSentence(sentence, (), False, judged.score,
+                                     contradicted_by=judged.cited)
         checked.append((judged, gap))
     return _rewrite(checked)
 

@@ -154,17 +154,20 @@ class Support:
     outlet: frozenset[str] = frozenset()  # the words of the article's outlet's name
     text_plain: frozenset[str] = frozenset()  # ``plain`` and ``numbers`` of the text alone,
     text_numbers: frozenset[str] = frozenset()  # without its heading and date
+    text: str = ""  # the text itself, for what words cannot tell (``qa.answering.polarity``)
 
     def __or__(self, other: Support) -> Support:
         return Support(self.plain | other.plain, self.numbers | other.numbers,
                        self.stems | other.stems, outlet=self.outlet | other.outlet,
                        text_plain=self.text_plain | other.text_plain,
-                       text_numbers=self.text_numbers | other.text_numbers)
+                       text_numbers=self.text_numbers | other.text_numbers,
+                       text="\n".join(t for t in (self.text, other.text) if t))
 
     @property
     def text_only(self) -> Support:
         """What the text itself holds, its heading and date aside."""
-        return Support(self.text_plain, self.text_numbers, self.stems, self.table)
+        return Support(self.text_plain, self.text_numbers, self.stems, self.table,
+                       text=self.text)
 
 
 def support_of(
@@ -190,7 +193,7 @@ def support_of(
         plain.add(_MONTHS[int(m[2]) - 1].lower())
         numbers |= {m[1], str(int(m[3])), m[3]}
     return Support(frozenset(plain), frozenset(numbers), frozenset(stems), table,
-                   outlet=source, text_plain=text_plain, text_numbers=text_numbers)
+                   outlet=source, text_plain=text_plain, text_numbers=text_numbers, text=text)
 
 
 def _holds(word: str, pool: frozenset[str]) -> bool:
