@@ -11,7 +11,8 @@ from collections.abc import Iterator
 
 from qa.answering.answer import Prompts, build_messages, finish, generate
 from qa.answering.evidence import whole_passages
-from qa.answering.reading import CONFIRMED, LEXICAL, ReadingCheck
+from qa.answering.hop_quotes import HopQuote
+from qa.answering.reading import CONFIRMED, LEXICAL, UNSUPPORTED, ReadingCheck
 from qa.llm.client import Usage
 from qa.models import Answer, Chunk, ScoredChunk
 from qa.retrieval.plan import asks_yes_or_no
@@ -344,20 +345,22 @@ def test_another_years_winner_is_refused_but_an_unsupported_name_is_shown_as_suc
     assert not held.refused and not held.unsupported and len(held.citations) == 1
 
 
+HALVES = {"Harbour Ledger": "Mayor Ilse Varn said the tram would cut car traffic in the "
+                            "harbour district.",
+          "Island Courier": "Shops reopened on the dock road. Car traffic in the harbour "
+                            "district fell by a tenth after new bike lanes opened in August."}
+HALF_SNIPPETS = whole_passages([
+    ScoredChunk(Chunk(id=f"{i}.txt:0000", article_id=f"{i}.txt", index=0, text=text,
+                      start=0, end=len(text), title="Harbour news", source=outlet), score=1.0)
+    for i, (outlet, text) in enumerate(HALVES.items())])
+HALVES_Q = ("Does the Harbour Ledger article say the tram would cut car traffic, while the "
+            "Island Courier article reports that car traffic fell after bike lanes opened?")
+
+
 def test_a_yes_or_no_answer_its_own_snippet_contradicts_is_never_shown_as_answered() -> None:
     """"No, the Ledger does not say X [1]" where [1] says X passed the word check (issue 28):
     it is a misreading, so the model is asked again; a second misreading leaves a refusal."""
-    texts = {"Harbour Ledger": "Mayor Ilse Varn said the tram would cut car traffic in the "
-                               "harbour district.",
-             "Island Courier": "Car traffic in the harbour district fell by a tenth after new "
-                               "bike lanes opened in August."}
-    snippets = whole_passages([
-        ScoredChunk(Chunk(id=f"{i}.txt:0000", article_id=f"{i}.txt", index=0, text=text,
-                          start=0, end=len(text), title="Harbour news", source=outlet),
-                    score=1.0)
-        for i, (outlet, text) in enumerate(texts.items())])
-    question = ("Does the Harbour Ledger article say the tram would cut car traffic, while the "
-                "Island Courier article reports that car traffic fell after bike lanes opened?")
+    texts, snippets, question = HALVES, HALF_SNIPPETS, HALVES_Q
     misread = ("No, the Harbour Ledger article does not say the tram would cut car traffic [1]. "
                "The Island Courier article reports that car traffic fell after bike lanes "
                "opened [2].")
@@ -375,3 +378,30 @@ def test_a_yes_or_no_answer_its_own_snippet_contradicts_is_never_shown_as_answer
     assert again.second_look and again.text.startswith("Yes")
     assert {c.source for c in again.citations} == set(texts)
     assert ask(misread, misread).refused
+
+
+def _halves(*replies: str) -> list[object]:
+    quotes = [HopQuote("Harbour Ledger", "say the tram would cut car traffic", 1),
+              HopQuote("Island Courier", "reports that car traffic fell after bike lanes "
+                                         "opened", 2)]
+    return list(generate(HALVES_Q, HALF_SNIPPETS, ScriptedLLM(*replies),  # type: ignore[arg-type]
+                         Prompts.load(), standalone=HALVES_Q, max_tokens=100,
+                         started=time.perf_counter(), hop_quotes=quotes))
+
+
+def test_each_named_article_the_answer_does_not_cite_is_quoted_under_it() -> None:
+    """Issue 21: the reader sees which sentence answers each half; the product writes the
+    line (a word-for-word quote of the hop's closest sentence), and it adds no verdict."""
+    items = _halves("Yes, the Harbour Ledger article says the tram would cut car traffic [1].")
+    answer = items[-1]
+    assert isinstance(answer, Answer) and answer.verdict == LEXICAL
+    line = ("Island Courier: “Car traffic in the harbour district fell by a tenth after new "
+            "bike lanes opened in August” [2].")
+    assert answer.text.endswith(line) and items[-2] == "\n\n" + line
+    assert [c.source for c in answer.citations] == ["Harbour Ledger", "Island Courier"]
+    both = _halves("Yes, the Harbour Ledger says the tram would cut car traffic [1], and the "
+                   "Island Courier reports that car traffic fell after bike lanes opened [2].")[-1]
+    assert isinstance(both, Answer) and "“" not in both.text  # both cited: nothing to add
+    bare = _halves("Yes, the tram is the reason the dock road is busy.")[-1]
+    assert isinstance(bare, Answer) and bare.verdict == UNSUPPORTED  # quotes vouch for nothing
+    assert len(bare.citations) == 2 and bare.unsupported

@@ -1,9 +1,11 @@
-"""End to end with the real local model: a question that joins three outlets' articles about
-one person, in articles the test writes. What any correct answer must hold, never its wording:
-the person is named, and what the answer cites names her."""
+"""End to end with the real local model: questions that join articles the test writes (three
+outlets' articles about one person; two outlets' halves of a comparison). What any correct
+answer must hold, never its wording: the person is named and what the answer cites names her;
+the comparison is answered Yes, citing each article once, each for its own half."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -64,3 +66,55 @@ def test_a_three_outlet_shared_person_question_names_the_person(
     assert not answer.refused, answer.text
     assert "Quell" in answer.text and "Brandt" not in answer.text, answer.text
     assert any("Quell" in f"{c.title} {c.quote}" for c in answer.citations), answer.text
+
+
+TRAM_ARTICLES = {
+    "ledger.txt": (
+        "City council approves new tram line\nSource: Harbour Ledger\nDate: 2023-09-12\n\n"
+        "The city council approved a new tram line to the eastern docks on Tuesday. The line "
+        "will cost 210 million crowns and open in 2027. Mayor Ilse Varn said the tram would cut "
+        "car traffic in the harbour district.\n"
+    ),
+    "courier.txt": (
+        "Harbour traffic falls as bike lanes open\nSource: Island Courier\nDate: 2023-10-03\n\n"
+        "Car traffic in the harbour district fell by a tenth after new bike lanes opened in "
+        "August, the city's transport office said. Cyclists now make up a quarter of commuters "
+        "on the dock road.\n"
+    ),
+    "gazette.txt": (
+        "Shops fear tram works\nSource: Coast Gazette\nDate: 2023-10-20\n\n"
+        "Shop owners on the harbour road said the tram works would block their doors for two "
+        "years. The council said the road would stay open to buses.\n"
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def tram_service(tmp_path_factory: pytest.TempPathFactory, embedder, local_llm,  # type: ignore[no-untyped-def]
+                 cache_dir: Path) -> QAService:
+    """A service over two outlets' halves of a comparison and a third outlet on the subject."""
+    folder = tmp_path_factory.mktemp("tram-articles")
+    for name, text in TRAM_ARTICLES.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    settings = Settings.load(index_dir=folder.parent / "tram-index", cache_dir=cache_dir,
+                             progress=False)
+    service = QAService(settings, llm=local_llm, embedder=embedder)
+    service.ingest(folder)
+    return service
+
+
+def test_a_two_outlet_comparison_is_answered_yes_citing_each_article_once(
+    tram_service: QAService,
+) -> None:
+    """Issue 21: the halves are in different articles; both hold, so the answer is Yes."""
+    question = ("Does the Harbour Ledger article say the tram would cut car traffic in the "
+                "harbour district, while the Island Courier article reports that car traffic in "
+                "the harbour district fell after bike lanes opened?")
+    answer = list(tram_service.stream(question))[-1]
+    assert isinstance(answer, Answer) and not answer.refused, answer
+    assert answer.text.lstrip().lower().startswith("yes"), answer.text
+    cited = Counter(c.source for c in answer.citations)
+    assert cited == Counter({"Harbour Ledger": 1, "Island Courier": 1}), answer.citations
+    quotes = {c.source: c.quote for c in answer.citations}
+    assert "cut car traffic" in quotes["Harbour Ledger"]
+    assert "fell by a tenth" in quotes["Island Courier"]

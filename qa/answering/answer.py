@@ -20,6 +20,7 @@ from qa.answering.answer_rules import answers, check, gives_unchecked, second_lo
 from qa.answering.asks import NAME, expected
 from qa.answering.citations import CheckResult, highlight_spans, renumber
 from qa.answering.evidence import short_title
+from qa.answering.hop_quotes import HopQuote, keep_verdict, quote_lines
 from qa.answering.prompts import PROMPTS_DIR, Prompt, load_prompt, prompts_hash
 from qa.answering.reading import CONFIRMED, PARTIAL, ReadingCheck, confirm
 from qa.answering.refusal import declines, is_refusal, nearest_articles, strip_markers
@@ -356,6 +357,7 @@ def answer_stream(
     threshold: float = 0.5,
     uncovered: tuple[str, ...] = (),
     joins: bool = False,
+    hop_quotes: Sequence[HopQuote] = (),
 ) -> Iterator[str | Answer]:
     """Stream the model's text as it comes, then yield the checked ``Answer`` last.
 
@@ -372,7 +374,8 @@ def answer_stream(
     articles that are not among those read (``uncovered``) is ``"partial"``. Text held back
     is yielded as empty strings, one per token, so a consumer can stop at any token; closing
     this generator early closes the model's stream, and a question nobody waits for any more
-    stops using the model.
+    stops using the model. A yes-or-no answer gets a quoted line for each of ``hop_quotes`` (the
+    named articles read) it does not cite (``qa.answering.hop_quotes``), streamed last.
     """
     messages = build_messages(standalone, snippets, prompts, instructions=instructions)
     refusal = prompts.refusal_text
@@ -398,6 +401,7 @@ def answer_stream(
     answer = confirm(answer, reader, standalone, threshold=threshold)
     checked_in = time.perf_counter() - checking
     completion = reply.usage.completion_tokens if reply.usage else None
+    written = "".join(reply.parts)  # the text of the answer that stands
     if answer.refused:
         retry = build_messages(standalone, snippets, prompts, instructions=instructions,
                                retry=True)
@@ -416,7 +420,7 @@ def answer_stream(
         if forced is not None and not forced.refused and (
                 reader is None or forced.verdict == CONFIRMED):
             yield raw if holding else "\n\n" + raw  # after a streamed decline, a new paragraph
-            answer = replace(forced, second_look=True)
+            answer, written = replace(forced, second_look=True), raw
     if answer.refused and joins and expected(standalone) == NAME:
         third = _Reply([])
         yield from _quietly(llm.stream(name_messages(standalone, snippets, prompts),
@@ -431,7 +435,14 @@ def answer_stream(
         if named is not None and not named.refused and not named.unsupported and (
                 reader is None or named.verdict == CONFIRMED):
             yield composed if holding else "\n\n" + composed
-            answer = replace(named, second_look=True)
+            answer, written = replace(named, second_look=True), composed
+    lines = quote_lines(hop_quotes, check(written, snippets, standalone).cited, snippets) \
+        if hop_quotes and not answer.refused and asks_yes_or_no(standalone) else ""
+    quoted = finish(question, f"{written.rstrip()}\n\n{lines}", snippets, prompts,
+                    standalone=standalone, started=started) if lines else None
+    if quoted is not None and not quoted.refused:
+        yield "\n\n" + lines
+        answer = keep_verdict(answer, quoted)
     if uncovered and not answer.refused:
         answer = replace(answer, verdict=PARTIAL, uncovered=uncovered)
     yield replace(

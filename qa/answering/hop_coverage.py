@@ -28,11 +28,13 @@ from qa.text.words import terms
 @dataclass(frozen=True)
 class HopCoverage:
     """One named outlet's hop: its outlets, the words the question says of it, and the share
-    (0-1, IDF-weighted) of them that its best snippet holds (0 when it has no snippet)."""
+    (0-1, IDF-weighted) of them that its best snippet holds (0 when it has no snippet), and
+    which snippet that is."""
 
     hop: Hop
     clause: str
     share: float
+    snippet: int = 0  # the number of that best snippet (0: none)
 
 
 def hop_coverage(
@@ -49,15 +51,17 @@ def hop_coverage(
         want = terms(clause)
         weights = idf(want) if want else {}
         total = sum(weights.get(t, 1.0) for t in want)
-        best = 0.0
+        best, number = 0.0, 0
         for s in snippets:
             if s.passage.source not in hop.sources or not total:
                 continue
             if hop.days and not on_days(s.passage.published_at, hop.days):
                 continue
             have = terms(f"{s.passage.title} {s.text}")
-            best = max(best, sum(weights.get(t, 1.0) for t in want & have) / total)
-        out.append(HopCoverage(hop, clause, best))
+            share = sum(weights.get(t, 1.0) for t in want & have) / total
+            if share > best or not number:
+                best, number = max(best, share), s.number
+        out.append(HopCoverage(hop, clause, best, number))
     return out
 
 
