@@ -210,11 +210,12 @@ class Answer:
     check (``qa.answering.reading``: the model answers the question again from the cited excerpts
     alone) agreed with them, ``"lexical"`` when they passed only the word rules of
     ``qa.answering.citations`` (the check disagreed, or did not run), ``"unsupported"`` when no
-    sentence is supported (nothing is cited), ``"partial"`` when an article the question names (by
-    its outlet) is not among those read (``uncovered``, ``qa.answering.hop_coverage``), ``""`` for a
-    refusal. ``support_score`` is that agreement (0-1; None when not read), ``check_seconds`` the
-    time the checks took once the model had written (citations, the rules of ``qa.answering.asks``,
-    the reading check).
+    sentence the model wrote is supported (nothing it wrote is cited; the product's quotes of
+    named articles under a yes-or-no answer, ``qa.answering.hop_quotes``, do not count),
+    ``"partial"`` when an article the question names (by its outlet) is not among those read
+    (``uncovered``, ``qa.answering.hop_coverage``), ``""`` for a refusal. ``support_score`` is
+    that agreement (0-1; None when not read), ``check_seconds`` the time the checks took once
+    the model had written (citations, the rules of ``qa.answering.asks``, the reading check).
     """
 
     question: str

@@ -16,8 +16,7 @@ import numpy as np
 
 from qa.answering import evidence, scoping
 from qa.answering.answer import Prompts, condense, generate, refused_answer
-from qa.answering.hop_coverage import hop_coverage, hop_evidence, uncovered
-from qa.answering.hop_quotes import HopQuote
+from qa.answering.hop_coverage import hop_coverage, hop_evidence, hop_quotes, uncovered
 from qa.answering.languages import is_foreign
 from qa.answering.reading import ReadingCheck
 from qa.answering.timeline import TimelineBuilder, TimelineOptions, batches, by_article, in_period
@@ -349,8 +348,7 @@ class QAService:
             threshold=self.settings.reading_threshold,
             uncovered=missing,
             joins=bool(coverage),
-            hop_quotes=[HopQuote(snippets[c.snippet - 1].passage.source, c.clause, c.snippet)
-                        for c in coverage if c.snippet and c.share >= floor],
+            hop_quotes=hop_quotes(coverage, snippets, floor),
         ):
             yield dataclasses.replace(item, files_gone=gone, period=period) \
                 if isinstance(item, Answer) else item

@@ -1,6 +1,7 @@
 """Unit tests of the citation checker on hand-made answers (pure logic, no model)."""
 
 from qa.answering.citations import check_citations, highlight_spans, split_marked
+from qa.answering.polarity import body, negated
 from qa.text.words import support_of
 
 PASSAGES = [
@@ -234,6 +235,8 @@ TRAM = [
                heading="Tram bids", outlet="Harbour Ledger"),
     support_of("Tee Higgins is a No. 2 receiver and Tyler Boyd is a fine flex.",
                heading="Week 14 rankings", outlet="Sporting News"),
+    support_of("There is no evidence that the tram cut car traffic in the harbour district.",
+               heading="Tram review", outlet="Coast Gazette"),
 ]
 
 
@@ -255,12 +258,19 @@ def test_a_sentence_stating_what_its_snippet_denies_is_contradicted() -> None:
     assert unknown.unsupported == () and unknown.cited == [3]
 
 
-def test_a_denial_elsewhere_in_the_snippets_sentence_or_a_rank_is_no_contradiction() -> None:
-    bids = check_citations("The council received 12 bids for the tram line [3].", TRAM)
-    assert bids.unsupported == () and bids.cited == [3]  # "not required" is another clause
-    rank = check_citations("Tee Higgins is a No. 2 receiver [4].", TRAM)
-    assert rank.unsupported == () and rank.cited == [4]
-    # a denial of something the snippet does not discuss is judged by its words, as before
-    other = check_citations("The Island Courier does not report a fall in ferry fares [2].",
-                            TRAM)
-    assert other.sentences[0].contradicted_by == ()
+def test_a_denial_in_another_clause_or_a_leading_no_word_is_no_contradiction() -> None:
+    # the sentence holding it denies ("is not required"), the clause holding it does not
+    bids = check_citations("It received 12 bids for the line [3].", TRAM)
+    assert bids.unsupported == () and bids.cited == [3]
+    # "No evidence shows ..." denies; only "No," set off by punctuation is the answer's verdict
+    evidence = check_citations("No evidence shows the tram cut car traffic in the harbour "
+                               "district [5].", TRAM)
+    assert evidence.unsupported == () and evidence.cited == [5]
+
+
+def test_negation_cues() -> None:
+    assert not negated("Tee Higgins is a No. 2 receiver")  # a rank
+    assert negated("The report had no 2023 figures") and negated("She didn’t say")
+    assert not negated("It is not only cheaper but faster")
+    assert body("No, the Ledger does not say it") == "the Ledger does not say it"
+    assert body("No evidence shows it") == "No evidence shows it"

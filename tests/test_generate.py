@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from qa.answering.answer import Prompts, build_messages, finish, generate
 from qa.answering.evidence import whole_passages
-from qa.answering.hop_quotes import HopQuote
+from qa.answering.hop_quotes import HopQuote, quote_lines
 from qa.answering.reading import CONFIRMED, LEXICAL, UNSUPPORTED, ReadingCheck
 from qa.llm.client import Usage
 from qa.models import Answer, Chunk, ScoredChunk
@@ -405,3 +405,12 @@ def test_each_named_article_the_answer_does_not_cite_is_quoted_under_it() -> Non
     bare = _halves("Yes, the tram is the reason the dock road is busy.")[-1]
     assert isinstance(bare, Answer) and bare.verdict == UNSUPPORTED  # quotes vouch for nothing
     assert len(bare.citations) == 2 and bare.unsupported
+
+
+def test_a_hop_is_quoted_only_when_none_of_its_snippets_is_cited() -> None:
+    quote = HopQuote("Island Courier", "car traffic fell after bike lanes opened", 2, (2, 3))
+    assert quote_lines([quote], [3], HALF_SNIPPETS) == ""  # another snippet of it is cited
+    line = quote_lines([quote], [1], HALF_SNIPPETS)
+    assert line.startswith("Island Courier: “Car traffic") and line.endswith("” [2].")
+    unrelated = HopQuote("Island Courier", "ferry fares rose", 2, (2,))
+    assert quote_lines([unrelated], [1], HALF_SNIPPETS) == ""  # no sentence on its claim

@@ -20,7 +20,7 @@ from qa.answering.answer_rules import answers, check, gives_unchecked, second_lo
 from qa.answering.asks import NAME, expected
 from qa.answering.citations import CheckResult, highlight_spans, renumber
 from qa.answering.evidence import short_title
-from qa.answering.hop_quotes import HopQuote, keep_verdict, quote_lines
+from qa.answering.hop_quotes import HopQuote, with_quotes
 from qa.answering.prompts import PROMPTS_DIR, Prompt, load_prompt, prompts_hash
 from qa.answering.reading import CONFIRMED, PARTIAL, ReadingCheck, confirm
 from qa.answering.refusal import declines, is_refusal, nearest_articles, strip_markers
@@ -436,13 +436,13 @@ def answer_stream(
                 reader is None or named.verdict == CONFIRMED):
             yield composed if holding else "\n\n" + composed
             answer, written = replace(named, second_look=True), composed
-    lines = quote_lines(hop_quotes, check(written, snippets, standalone).cited, snippets) \
-        if hop_quotes and not answer.refused and asks_yes_or_no(standalone) else ""
-    quoted = finish(question, f"{written.rstrip()}\n\n{lines}", snippets, prompts,
-                    standalone=standalone, started=started) if lines else None
-    if quoted is not None and not quoted.refused:
-        yield "\n\n" + lines
-        answer = keep_verdict(answer, quoted)
+    if hop_quotes and not answer.refused and asks_yes_or_no(standalone) and not \
+            languages.is_foreign(question):  # a translation would not quote them word for word
+        lines, answer = with_quotes(answer, written, hop_quotes, check(
+            written, snippets, standalone).cited, snippets, lambda text: finish(
+                question, text, snippets, prompts, standalone=standalone, started=started))
+        if lines:
+            yield "\n\n" + lines
     if uncovered and not answer.refused:
         answer = replace(answer, verdict=PARTIAL, uncovered=uncovered)
     yield replace(

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from qa.answering.hop_quotes import HopQuote
 from qa.models import HopEvidence, Snippet
 from qa.retrieval.plan import Hop, Plan, on_days
 from qa.text.words import terms
@@ -81,6 +82,17 @@ def hop_evidence(coverage: Sequence[HopCoverage], snippets: Sequence[Snippet],
     return tuple(out)
 
 
+def hop_quotes(coverage: Sequence[HopCoverage], snippets: Sequence[Snippet],
+               floor: float) -> list[HopQuote]:
+    """The hops reaching ``floor``, each to be quoted under a yes-or-no answer that cites none
+    of its snippets (``qa.answering.hop_quotes``): its best snippet's outlet and number, and
+    the numbers of all its snippets (its outlets', of its days if it names any)."""
+    return [HopQuote(snippets[c.snippet - 1].passage.source, c.clause, c.snippet, tuple(
+        s.number for s in snippets if s.passage.source in c.hop.sources
+        and (not c.hop.days or on_days(s.passage.published_at, c.hop.days))))
+        for c in coverage if c.snippet and c.share >= floor]
+
+
 def uncovered(coverage: Sequence[HopCoverage], floor: float) -> tuple[str, ...]:
     """The hops below ``floor``, each as 'The Verge on “what the question says of it”'."""
     return tuple(dict.fromkeys(hop_label(c.hop.sources, c.clause, c.hop.days)
@@ -95,4 +107,5 @@ def hop_label(outlets: Sequence[str], clause: str, days: Sequence[str] = ()) -> 
     return f"{' or '.join(outlets)}{of} on “{said}”"
 
 
-__all__ = ["HopCoverage", "hop_coverage", "hop_evidence", "hop_label", "uncovered"]
+__all__ = ["HopCoverage", "hop_coverage", "hop_evidence", "hop_label", "hop_quotes",
+           "uncovered"]

@@ -14,9 +14,10 @@ sentences (the answer keeps the model's verdict).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from qa.answering.reading import LEXICAL
 from qa.models import Answer, Snippet
 from qa.text.sentences import split_sentences
 from qa.text.words import terms
@@ -24,24 +25,27 @@ from qa.text.words import terms
 
 @dataclass(frozen=True)
 class HopQuote:
-    """A named article to quote: its outlet's name, what the question says of it, and the
-    number of its best snippet (1-based)."""
+    """A named article to quote: its outlet's name, what the question says of it, the number
+    of its best snippet (1-based), and the numbers of all its snippets (its outlet's, of the
+    day the question names, if any): citing any of them cites the article."""
 
     outlet: str
     clause: str
     snippet: int
+    snippets: tuple[int, ...] = ()
 
 
 def quote_lines(quotes: Sequence[HopQuote], cited: Sequence[int],
                 snippets: Sequence[Snippet]) -> str:
-    """One line per hop whose snippet is not in ``cited`` (snippet numbers, 1-based): 'Island
-    Courier: “sentence” [n].', the sentence of that snippet sharing most content words with the
-    hop's clause (the first on a tie), without its closing punctuation; "" when every hop's
-    snippet is cited. Hops sharing a snippet are quoted once."""
+    """One line per hop none of whose snippets is in ``cited`` (snippet numbers, 1-based):
+    'Island Courier: “sentence” [n].', the sentence of its best snippet sharing most content
+    words with the hop's clause (the first on a tie), without its closing punctuation; none for
+    a hop whose best snippet has no sentence sharing a word with its clause (it matched by its
+    headline only). "" when there is nothing to add. Hops sharing a snippet are quoted once."""
     lines: list[str] = []
     done = set(cited)
     for q in quotes:
-        if q.snippet in done or not 1 <= q.snippet <= len(snippets):
+        if done & {q.snippet, *q.snippets} or not 1 <= q.snippet <= len(snippets):
             continue
         done.add(q.snippet)
         text = snippets[q.snippet - 1].text
@@ -49,24 +53,35 @@ def quote_lines(quotes: Sequence[HopQuote], cited: Sequence[int],
         spans = split_sentences(text) or [(0, len(text))]
         start, end = max(spans, key=lambda sp: (len(want & terms(text[sp[0]:sp[1]])),
                                                 -sp[0]))
+        if not want & terms(text[start:end]):
+            continue
         sentence = re.sub(r"[\s.!?;:,]+$", "", " ".join(text[start:end].split()))
         if sentence:
             lines.append(f"{q.outlet}: “{sentence}” [{q.snippet}].")
     return "\n".join(lines)
 
 
+def with_quotes(answer: Answer, written: str, quotes: Sequence[HopQuote],
+                cited: Sequence[int], snippets: Sequence[Snippet],
+                recheck: Callable[[str], Answer]) -> tuple[str, Answer]:
+    """The lines to stream (``quote_lines``; "" for none) and the answer with them: ``recheck``
+    builds the checked ``Answer`` of ``written`` (the model's text that stands) plus the lines.
+    The quotes vouch for nothing the model wrote, so the answer keeps its verdict, support
+    score and second look (an answer whose own sentences cite nothing stays ``unsupported``);
+    the model's citations keep their verdicts, a quote's is ``lexical`` (it passed the word
+    rules, and no reading check read it); a line that fails the check is listed unsupported.
+    ``answer`` itself, and "", when there is nothing to add or the check would refuse it."""
+    lines = quote_lines(quotes, cited, snippets)
+    quoted = recheck(f"{written.rstrip()}\n\n{lines}") if lines else None
+    if quoted is None or quoted.refused:
+        return "", answer
+    before = {(c.article_id, c.start, c.end): c for c in answer.citations}
+    citations = tuple(
+        replace(c, verdict=before[key].verdict, score=before[key].score)
+        if (key := (c.article_id, c.start, c.end)) in before
+        else replace(c, verdict=LEXICAL, score=None) for c in quoted.citations)
+    return lines, replace(quoted, citations=citations, verdict=answer.verdict,
+                          support_score=answer.support_score, second_look=answer.second_look)
 
 
-def keep_verdict(answer: Answer, quoted: Answer) -> Answer:
-    """``quoted`` (the answer with its hop lines, checked anew) carrying ``answer``'s verdict,
-    support score, second look and unsupported sentences: the quotes vouch for nothing the
-    model wrote, so an answer whose own sentences cite nothing stays ``unsupported``."""
-    mark = answer.citations[0] if answer.citations else None
-    citations = tuple(replace(c, verdict=mark.verdict if mark else answer.verdict,
-                              score=mark.score if mark else None) for c in quoted.citations)
-    return replace(quoted, citations=citations, verdict=answer.verdict,
-                   support_score=answer.support_score, second_look=answer.second_look,
-                   unsupported=answer.unsupported)
-
-
-__all__ = ["HopQuote", "keep_verdict", "quote_lines"]
+__all__ = ["HopQuote", "quote_lines", "with_quotes"]

@@ -37,12 +37,15 @@ from qa.text.words import Claim, Support, coverage, support_of
 
 SMALLEST = 3  # names, numbers and content words a claim needs to be judged this way
 FIRM = 0.75  # share of a sentence's claim one clause of its snippet must hold to be compared
-_NEGATION = re.compile(  # "No. 2 receiver" is a rank, not a denial
-    r"\b(?:not|never|none|nobody|nothing|neither|nor|cannot)\b|\bno\b(?!\.?\s*\d)|n[’']t\b",
+_NEGATION = re.compile(  # "No. 2 receiver" is a rank, not a denial; "no 2023 figures" is one
+    r"\b(?:not|never|none|nobody|nothing|neither|nor|cannot)\b|\bno\b(?!\.\s*\d)|n[’']t\b",
     re.I)
 _IDIOM = re.compile(r"\b(?:not only|no doubt|not least|nothing but)\b", re.I)  # no denial
-_OPENING = re.compile(r"^\W*(?:yes|no)\b[\s,.;:!—–-]*", re.I)
-_CLAUSE = re.compile(r"\s*[,;:—–]\s*|\s+(?=(?:while|but|although|whereas)\b)", re.I)
+# the answer's verdict word, set off by punctuation: "No, ..." but not "No evidence shows ..."
+_OPENING = re.compile(r"^\W*(?:yes|no)(?:\s*[,.;:!—–-]+\s*|\s*$)", re.I)
+# clause ends, but not inside figures ("$8,400,000", "13:41", "2019–2020")
+_CLAUSE = re.compile(r"\s*(?:;|(?<!\d)[,:—–]|[,:—–](?!\d))\s*|\s+(?=(?:while|but|although|"
+                     r"whereas)\b)", re.I)
 
 
 def negated(text: str) -> bool:
