@@ -334,11 +334,7 @@ class QAService:
                                       evidence_mode=mode, period=period)
             return
         for item in generate(
-            question,
-            snippets,
-            self.llm,
-            self.prompts,
-            standalone=standalone,
+            question, snippets, self.llm, self.prompts, standalone=standalone,
             max_tokens=self.settings.llm_max_tokens,
             started=started,
             instructions=scoping.instructions_for(within, instructions),

@@ -154,14 +154,10 @@ def build_messages(
         instructions = "\n\n".join(filter(None, (prompts.yes_no.render(), instructions.strip())))
     return [
         {"role": "system", "content": prompts.system.render()},
-        {
-            "role": "user",
-            "content": (prompts.retry if retry else prompts.user).render(
-                passages=evidence_block(snippets, prompts),
-                question="\n\n".join(filter(None, (question.strip(), instructions.strip()))),
-                refusal=prompts.refusal_text,
-            ),
-        },
+        {"role": "user", "content": (prompts.retry if retry else prompts.user).render(
+            passages=evidence_block(snippets, prompts),
+            question="\n\n".join(filter(None, (question.strip(), instructions.strip()))),
+            refusal=prompts.refusal_text)},
     ]
 
 
@@ -197,12 +193,8 @@ def condense(question: str, history: Sequence[Turn], llm: LLM, prompts: Prompts)
         {"role": "system", "content": "\n\n".join(filter(None, (
             prompts.condense_system.render(),
             languages.in_english_note(question, prompts.condense_language))))},
-        {
-            "role": "user",
-            "content": prompts.condense_user.render(
-                history="\n".join(lines), question=question.strip()
-            ),
-        },
+        {"role": "user", "content": prompts.condense_user.render(
+            history="\n".join(lines), question=question.strip())},
     ]
     rewritten = llm.complete(messages, max_tokens=80).strip().splitlines()
     text = rewritten[0].strip().strip('"') if rewritten else ""
