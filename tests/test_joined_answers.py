@@ -38,18 +38,24 @@ ARTICLES = {
 }
 
 
-@pytest.fixture(scope="module")
-def ferry_service(tmp_path_factory: pytest.TempPathFactory, embedder, local_llm,  # type: ignore[no-untyped-def]
-                  cache_dir: Path) -> QAService:
-    """A service over the three outlets' articles, answering with the local model."""
-    folder = tmp_path_factory.mktemp("ferry-articles")
-    for name, text in ARTICLES.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    settings = Settings.load(index_dir=folder.parent / "ferry-index", cache_dir=cache_dir,
+def _service(tmp_path_factory: pytest.TempPathFactory, articles: dict[str, str], name: str,
+             embedder, local_llm, cache_dir: Path) -> QAService:  # type: ignore[no-untyped-def]
+    """A service over ``articles`` (file name: text), answering with the local model."""
+    folder = tmp_path_factory.mktemp(f"{name}-articles")
+    for file, text in articles.items():
+        (folder / file).write_text(text, encoding="utf-8")
+    settings = Settings.load(index_dir=folder.parent / f"{name}-index", cache_dir=cache_dir,
                              progress=False)
     service = QAService(settings, llm=local_llm, embedder=embedder)
     service.ingest(folder)
     return service
+
+
+@pytest.fixture(scope="module")
+def ferry_service(tmp_path_factory: pytest.TempPathFactory, embedder, local_llm,  # type: ignore[no-untyped-def]
+                  cache_dir: Path) -> QAService:
+    """A service over the three outlets' articles about one person."""
+    return _service(tmp_path_factory, ARTICLES, "ferry", embedder, local_llm, cache_dir)
 
 
 def test_a_three_outlet_shared_person_question_names_the_person(
@@ -93,14 +99,7 @@ TRAM_ARTICLES = {
 def tram_service(tmp_path_factory: pytest.TempPathFactory, embedder, local_llm,  # type: ignore[no-untyped-def]
                  cache_dir: Path) -> QAService:
     """A service over two outlets' halves of a comparison and a third outlet on the subject."""
-    folder = tmp_path_factory.mktemp("tram-articles")
-    for name, text in TRAM_ARTICLES.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    settings = Settings.load(index_dir=folder.parent / "tram-index", cache_dir=cache_dir,
-                             progress=False)
-    service = QAService(settings, llm=local_llm, embedder=embedder)
-    service.ingest(folder)
-    return service
+    return _service(tmp_path_factory, TRAM_ARTICLES, "tram", embedder, local_llm, cache_dir)
 
 
 def test_a_two_outlet_comparison_is_answered_yes_citing_each_article_once(

@@ -157,11 +157,12 @@ class Support:
     text: str = ""  # the text itself, for what words cannot tell (``qa.answering.polarity``)
 
     def __or__(self, other: Support) -> Support:
+        """The words of both; no ``text`` (polarity reads one snippet at a time, and citation
+        checking pools snippets for every set it tries)."""
         return Support(self.plain | other.plain, self.numbers | other.numbers,
                        self.stems | other.stems, outlet=self.outlet | other.outlet,
                        text_plain=self.text_plain | other.text_plain,
-                       text_numbers=self.text_numbers | other.text_numbers,
-                       text="\n".join(t for t in (self.text, other.text) if t))
+                       text_numbers=self.text_numbers | other.text_numbers)
 
     @property
     def text_only(self) -> Support:
