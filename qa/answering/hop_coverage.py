@@ -38,6 +38,12 @@ class HopCoverage:
     snippet: int = 0  # the number of that best snippet (0: none)
 
 
+def of_hop(hop: Hop, snippet: Snippet) -> bool:
+    """Whether ``snippet`` is from the hop's article: its outlet's, of the day it names if any."""
+    return snippet.passage.source in hop.sources and (
+        not hop.days or on_days(snippet.passage.published_at, hop.days))
+
+
 def hop_coverage(
     question: str, plan: Plan, snippets: Sequence[Snippet],
     idf: Callable[[Iterable[str]], dict[str, float]],
@@ -54,9 +60,7 @@ def hop_coverage(
         total = sum(weights.get(t, 1.0) for t in want)
         best, number = 0.0, 0
         for s in snippets:
-            if s.passage.source not in hop.sources or not total:
-                continue
-            if hop.days and not on_days(s.passage.published_at, hop.days):
+            if not total or not of_hop(hop, s):
                 continue
             have = terms(f"{s.passage.title} {s.text}")
             share = sum(weights.get(t, 1.0) for t in want & have) / total
@@ -74,8 +78,7 @@ def hop_evidence(coverage: Sequence[HopCoverage], snippets: Sequence[Snippet],
     out = []
     for c in coverage:
         numbers = tuple(s.number for s in snippets
-                        if s.passage.source in c.hop.sources and s.number not in listed
-                        and (not c.hop.days or on_days(s.passage.published_at, c.hop.days)))
+                        if s.number not in listed and of_hop(c.hop, s))
         listed.update(numbers)
         out.append(HopEvidence(c.hop.sources, c.clause, round(c.share, 3), numbers,
                                c.share >= floor))
@@ -88,8 +91,7 @@ def hop_quotes(coverage: Sequence[HopCoverage], snippets: Sequence[Snippet],
     of its snippets (``qa.answering.hop_quotes``): its best snippet's outlet and number, and
     the numbers of all its snippets (its outlets', of its days if it names any)."""
     return [HopQuote(snippets[c.snippet - 1].passage.source, c.clause, c.snippet, tuple(
-        s.number for s in snippets if s.passage.source in c.hop.sources
-        and (not c.hop.days or on_days(s.passage.published_at, c.hop.days))))
+        s.number for s in snippets if of_hop(c.hop, s)))
         for c in coverage if c.snippet and c.share >= floor]
 
 
