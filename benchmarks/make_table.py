@@ -330,6 +330,22 @@ def evidence_section(rep: dict | None) -> list[str]:
     return lines
 
 
+def second_scorer_section(rep: dict | None) -> list[str]:
+    if not rep:
+        return []
+    held, secs = rep["facts_held"], rep["embed_seconds_p50"]
+    return [f"`benchmarks/second_scorer.py`: all-mpnet-base-v2 as the sentence scorer, dev records "
+            f"{rep['records']} ({rep['questions']} questions, {rep['facts']} gold facts), the "
+            "default evidence picked three times per question; no LLM. Embedding seconds: the "
+            "question's and its candidate sentences' vectors, median per question (MiniLM int8 "
+            f"ONNX on one core, mpnet fp32 torch on {rep['mpnet_threads']}).", "",
+            "| sentence scorer | facts held by one snippet | embedding s per question |",
+            "|---|---:|---:|",
+            *(f"| {s} | {held[s]:.3f} | {secs[s]:.2f} |" if s in secs else
+              f"| {s} | {held[s]:.3f} | {secs['MiniLM'] + secs['mpnet']:.2f} |" for s in held),
+            ""]
+
+
 def latency_section(rep: dict | None) -> list[str]:
     if not rep:
         return []
@@ -498,6 +514,8 @@ def main() -> None:
                                  if equivalence.is_file() else None)
     evidence = RESULTS / "evidence.json"
     lines += evidence_section(json.loads(evidence.read_text()) if evidence.is_file() else None)
+    second = RESULTS / "second-scorer.json"
+    lines += second_scorer_section(json.loads(second.read_text()) if second.is_file() else None)
     lines += answers_section(json.loads(answers.read_text()) if answers.is_file() else None,
                              _load("answers-budget-*.json"))
     lines += near_miss_section(_load("near-miss-*.json"))
@@ -534,6 +552,8 @@ def main() -> None:
         "--torch --queries $D/queries-dev.json",
         "python benchmarks/evidence.py --index /tmp/mh-index --limit 200 --budget 210 300 400 "
         "500 600 --out benchmarks/results/evidence.json",
+        "python benchmarks/second_scorer.py --index /tmp/mh-index --records 1-200 --mpnet "
+        "/tmp/mpnet/m/all-mpnet-base-v2 --out benchmarks/results/second-scorer.json",
         "python benchmarks/hop_verdicts.py --index /tmp/mh-index --records 1-200",
         "python benchmarks/answers.py --corpus $D/corpus.json --queries $D/queries-dev.json "
         "--index /tmp/mh-index --limit 60",

@@ -26,7 +26,9 @@ Taking the queries' best sentences closest match first (not in query order) rais
 tokens from 0.324 to 0.364, and on records 201-400 from 0.332 to 0.369. Full names raised the
 share of name-or-phrase questions whose gold answer the model reads from 0.684 to 0.807 (57
 questions, records 1-200) and, not tuned on, from 0.777 to 0.856 (188, records 201-700), at a
-cost of 0.006 in facts held.
+cost of 0.006 in facts held. all-mpnet-base-v2 in MiniLM's place held 0.486 of the gold facts
+against 0.472 (both averaged: 0.474; records 1-200 at the default budgets) but took 6.4 s a
+question against 0.5 s (``benchmarks/second_scorer.py``, AVX2 host), so MiniLM stays.
 """
 
 from __future__ import annotations
