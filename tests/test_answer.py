@@ -200,9 +200,10 @@ def test_the_total_value_is_given_as_an_amount_or_refused(seed_service: QAServic
     answer = seed_service.ask(
         "What is the total value of support that allies have delivered since March 2022?")
     if not answer.refused:
-        # The amount the model picks differs by CPU (llama.cpp's arithmetic): 150 billion on
-        # AVX-512 hosts, the military aid's 65 billion on AVX2 ones. Any answer must give one
-        # and quote it.
+        # What this test guards is the amount itself (a stripped number). Which amount the
+        # model picks differs by CPU (llama.cpp's arithmetic): the right 150 billion on AVX-512
+        # hosts, the part of it that was military aid (65 billion, a wrong answer) on an AVX2
+        # one, a known misreading of the model's (the closing note of stop 36).
         amounts = re.findall(r"\d+ billion", answer.text)
         assert amounts, answer.text
         assert any(a in c.quote for a in amounts for c in answer.citations), answer.text
